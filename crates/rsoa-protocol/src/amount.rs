@@ -33,16 +33,23 @@ impl Currency {
 
     /// Looks up a code given as bytes, ignoring ASCII case as `currint` does.
     pub fn from_code_bytes(code: &[u8]) -> Result<Currency, ValueError> {
-        let upper: Vec<u8> = code.iter().map(u8::to_ascii_uppercase).collect();
-        CURRENCIES
-            .binary_search_by(|(c, _)| c.as_bytes().cmp(&upper[..]))
-            .map(|i| Currency(i as u8))
-            .map_err(|_| {
-                ValueError::invalid(format!(
-                    "invalid currency code {:?}",
-                    String::from_utf8_lossy(code)
-                ))
-            })
+        let found = match code {
+            [a, b, c] => {
+                let upper = [
+                    a.to_ascii_uppercase(),
+                    b.to_ascii_uppercase(),
+                    c.to_ascii_uppercase(),
+                ];
+                CURRENCIES.binary_search_by(|(code, _)| code.as_bytes().cmp(&upper[..]))
+            }
+            _ => Err(0),
+        };
+        found.map(|i| Currency(i as u8)).map_err(|_| {
+            ValueError::invalid(format!(
+                "invalid currency code {:?}",
+                String::from_utf8_lossy(code)
+            ))
+        })
     }
 }
 

@@ -80,9 +80,43 @@ fn strip_leading_zeros(d: &str) -> &str {
     }
 }
 
+/// Whether `s` is already in Python's canonical plain form, the common case on the wire: an optional `-`, an
+/// integer part without leading zeros, an optional fraction, and (for small numbers) at most six zeros after the
+/// point before the first significant digit.
+fn is_plain_canonical(s: &str) -> bool {
+    let unsigned = s.strip_prefix('-').unwrap_or(s);
+    let (int, frac) = match unsigned.split_once('.') {
+        Some((int, frac)) if !frac.is_empty() => (int, frac),
+        Some(_) => return false,
+        None => (unsigned, ""),
+    };
+    let all_digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if !all_digits(int) || !(frac.is_empty() || all_digits(frac)) {
+        return false;
+    }
+    if int.len() > 1 && int.starts_with('0') {
+        return false;
+    }
+    if int != "0" {
+        return true;
+    }
+    // 0.000001 is plain but 0.0000001 is 1E-7: the adjusted exponent must be at least -6.
+    let significant = frac.trim_start_matches('0');
+    let coefficient_len = if significant.is_empty() {
+        1
+    } else {
+        significant.len()
+    } as i64;
+    let adjusted = coefficient_len - 1 - frac.len() as i64;
+    adjusted >= -6
+}
+
 /// Python's `Decimal.__str__` of the text `s` (the "to-scientific-string" operation), or `None` if `s` is not a
 /// decimal.
 fn canonical(s: &str) -> Option<String> {
+    if is_plain_canonical(s) {
+        return Some(s.to_owned());
+    }
     // Python strips surrounding white space and removes every underscore before it parses.
     let cleaned = s.trim().replace('_', "");
     let s = cleaned.as_str();
@@ -236,6 +270,11 @@ mod tests {
             ("100E-2", "1.00"),
             ("0E+2", "0E+2"),
             ("0E-8", "0E-8"),
+            ("0.0000000", "0E-7"),
+            ("0.000000", "0.000000"),
+            ("00.5", "0.5"),
+            ("0", "0"),
+            ("-0.5", "-0.5"),
             (
                 "123456789012345678901234567890.123456789",
                 "123456789012345678901234567890.123456789",

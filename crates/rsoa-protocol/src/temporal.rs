@@ -15,6 +15,9 @@ use crate::ValueError;
 const EPOCH: PrimitiveDateTime = datetime!(1970-01-01 0:00);
 const MIN_YEAR: i32 = 1;
 const MAX_YEAR: i32 = 9999;
+/// 0001-01-01T00:00:00 and 9999-12-31T23:59:59.999999 in microseconds from 1970.
+const MIN_MICROS: i64 = -62_135_596_800_000_000;
+const MAX_MICROS: i64 = 253_402_300_799_999_999;
 
 fn check_year(year: i32) -> Result<(), ValueError> {
     if (MIN_YEAR..=MAX_YEAR).contains(&year) {
@@ -26,14 +29,14 @@ fn check_year(year: i32) -> Result<(), ValueError> {
     }
 }
 
-fn micros_to_primitive(us: i64) -> Result<PrimitiveDateTime, ValueError> {
-    let dt = EPOCH
-        .checked_add(Duration::microseconds(us))
-        .ok_or_else(|| {
-            ValueError::invalid(format!("{us} microseconds from 1970 is out of range"))
-        })?;
-    check_year(dt.year())?;
-    Ok(dt)
+fn check_micros(us: i64) -> Result<i64, ValueError> {
+    if (MIN_MICROS..=MAX_MICROS).contains(&us) {
+        Ok(us)
+    } else {
+        Err(ValueError::invalid(format!(
+            "{us} microseconds from 1970 is outside years 1..=9999"
+        )))
+    }
 }
 
 fn primitive_to_micros(dt: PrimitiveDateTime) -> i64 {
@@ -49,6 +52,8 @@ fn truncate_to_micros(t: time::Time) -> time::Time {
 
 /// A date-time without a time zone (PySOA extension type 1), years 1 to 9999, microsecond precision.
 ///
+/// It is held as microseconds from 1970, the wire form, so encoding and decoding cost no calendar arithmetic.
+///
 /// ```
 /// use rsoa_protocol::DateTime;
 ///
@@ -58,43 +63,49 @@ fn truncate_to_micros(t: time::Time) -> time::Time {
 /// assert_eq!(dt.to_string(), "2020-02-29T13:14:15.123456");
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DateTime(PrimitiveDateTime);
+pub struct DateTime(i64);
 
 impl DateTime {
     /// Joins a date and a time of day.
     pub fn new(date: Date, time: Time) -> DateTime {
-        DateTime(PrimitiveDateTime::new(date.0, time.0))
+        // Dates and times are in range by construction, so the sum is too.
+        DateTime(primitive_to_micros(PrimitiveDateTime::new(date.0, time.0)))
     }
 
     /// The date-time this many microseconds after 1970-01-01T00:00:00 (negative: before).
     pub fn from_epoch_micros(us: i64) -> Result<DateTime, ValueError> {
-        micros_to_primitive(us).map(DateTime)
+        check_micros(us).map(DateTime)
     }
 
     /// Microseconds since 1970-01-01T00:00:00, exactly.
     pub fn epoch_micros(self) -> i64 {
-        primitive_to_micros(self.0)
+        self.0
     }
 
     /// Converts a `time` date-time, dropping any nanoseconds below a microsecond.
     pub fn from_primitive(dt: PrimitiveDateTime) -> Result<DateTime, ValueError> {
         check_year(dt.year())?;
-        Ok(DateTime(dt.replace_time(truncate_to_micros(dt.time()))))
+        Ok(DateTime(primitive_to_micros(
+            dt.replace_time(truncate_to_micros(dt.time())),
+        )))
     }
 
     /// The `time` date-time.
     pub fn to_primitive(self) -> PrimitiveDateTime {
-        self.0
+        // The range check at construction keeps this inside `time`'s range.
+        EPOCH
+            .checked_add(Duration::microseconds(self.0))
+            .unwrap_or(EPOCH)
     }
 
     /// The date part.
     pub fn date(self) -> Date {
-        Date(self.0.date())
+        Date(self.to_primitive().date())
     }
 
     /// The time-of-day part.
     pub fn time(self) -> Time {
-        Time(self.0.time())
+        Time(self.to_primitive().time())
     }
 }
 
@@ -147,7 +158,7 @@ impl UtcDateTime {
     /// The current time, truncated to microseconds.
     pub fn now() -> UtcDateTime {
         // The clock is never outside years 1..=9999.
-        UtcDateTime::from_offset(OffsetDateTime::now_utc()).unwrap_or(UtcDateTime(DateTime(EPOCH)))
+        UtcDateTime::from_offset(OffsetDateTime::now_utc()).unwrap_or(UtcDateTime(DateTime(0)))
     }
 
     /// The UTC date-time this many microseconds after the Unix epoch.
@@ -168,7 +179,7 @@ impl UtcDateTime {
 
     /// The `time` date-time, in UTC.
     pub fn to_offset(self) -> OffsetDateTime {
-        self.0 .0.assume_utc()
+        self.0.to_primitive().assume_utc()
     }
 
     /// The same wall-clock reading without the zone.
