@@ -699,6 +699,26 @@ impl ActionResponse {
         }
     }
 
+    /// The body converted into a typed response; a failure names the field.
+    ///
+    /// ```
+    /// use rsoa_protocol::ActionResponse;
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Square { square: i64 }
+    ///
+    /// let response = ActionResponse::new("square", [("square", 49)].into_iter().collect());
+    /// assert_eq!(response.body_as::<Square>().unwrap().square, 49);
+    /// ```
+    pub fn body_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, ValueError> {
+        crate::from_value(Value::Map(self.body.clone()))
+    }
+
+    /// Like [`ActionResponse::body_as`], consuming the response to avoid a copy.
+    pub fn into_body_as<T: serde::de::DeserializeOwned>(self) -> Result<T, ValueError> {
+        crate::from_value(Value::Map(self.body))
+    }
+
     /// The wire form `{action, errors, body}`.
     pub fn to_value(&self, with_is_caller_error: bool) -> Value {
         let mut map = Map::with_capacity(3);

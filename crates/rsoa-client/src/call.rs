@@ -1,0 +1,466 @@
+//! The call builders: each client call returns one, with methods for its options, and awaiting it makes the call.
+
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use futures::future::join_all;
+use rsoa_protocol::{ActionRequest, ActionResponse, JobResponse, Map, Value, ValueError};
+use rsoa_switches::{Switch, SwitchSet};
+use rsoa_transport::BoxFuture;
+
+use crate::{CallError, Client};
+
+/// A request body: a [`Map`], a map [`Value`], `()` for an empty body, or `&T` for any serializable `T`.
+pub trait IntoBody {
+    /// The body as a map.
+    fn into_body(self) -> Result<Map, ValueError>;
+}
+
+impl IntoBody for Map {
+    fn into_body(self) -> Result<Map, ValueError> {
+        Ok(self)
+    }
+}
+
+impl IntoBody for Value {
+    fn into_body(self) -> Result<Map, ValueError> {
+        match self {
+            Value::Map(map) => Ok(map),
+            other => Err(ValueError::invalid(format!(
+                "a request body must be a map, not a {}",
+                other.kind()
+            ))),
+        }
+    }
+}
+
+impl IntoBody for () {
+    fn into_body(self) -> Result<Map, ValueError> {
+        Ok(Map::new())
+    }
+}
+
+impl<T: serde::Serialize + ?Sized> IntoBody for &T {
+    fn into_body(self) -> Result<Map, ValueError> {
+        rsoa_protocol::to_value(self)?.into_body()
+    }
+}
+
+/// An action request built from a name and any [`IntoBody`].
+///
+/// ```
+/// let request = rsoa_client::action("square", &serde_json::json!({"number": 3})).unwrap();
+/// assert_eq!(request.action, "square");
+/// ```
+pub fn action(name: &str, body: impl IntoBody) -> Result<ActionRequest, CallError> {
+    Ok(ActionRequest::new(
+        name,
+        body.into_body().map_err(CallError::InvalidRequest)?,
+    ))
+}
+
+/// One job of [`Client::call_jobs_parallel`]: a service and the actions to run there.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Job {
+    /// The service.
+    pub service: String,
+    /// The actions, run in order.
+    pub actions: Vec<ActionRequest>,
+}
+
+impl Job {
+    /// A job for a service.
+    pub fn new(
+        service: impl Into<String>,
+        actions: impl IntoIterator<Item = ActionRequest>,
+    ) -> Job {
+        Job {
+            service: service.into(),
+            actions: actions.into_iter().collect(),
+        }
+    }
+}
+
+/// The options of a call, with PySOA's defaults: errors are raised, the job stops on the first error, a response
+/// is expected, and the service's timeout applies.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct CallOptions {
+    /// How long to wait for the response; it also becomes the request's expiry and `control.timeout`.
+    pub timeout: Option<Duration>,
+    /// Switches to turn on for this call, on top of the client's.
+    pub switches: SwitchSet,
+    /// The correlation id (otherwise the client's, or a fresh one).
+    pub correlation_id: Option<String>,
+    /// Context keys for this call, on top of the client's.
+    pub context: Map,
+    /// Extra control keys for this call.
+    pub control_extra: Map,
+    /// Keep running a job's later actions after one fails.
+    pub continue_on_error: bool,
+    /// Ask the server to send no response.
+    pub suppress_response: bool,
+    /// Return job errors as [`CallError::Job`] (otherwise inside the response, where the call returns one).
+    pub raise_job_errors: bool,
+    /// Return action errors as [`CallError::Action`] (otherwise inside the responses).
+    pub raise_action_errors: bool,
+}
+
+impl Default for CallOptions {
+    fn default() -> CallOptions {
+        CallOptions {
+            timeout: None,
+            switches: SwitchSet::new(),
+            correlation_id: None,
+            context: Map::new(),
+            control_extra: Map::new(),
+            continue_on_error: false,
+            suppress_response: false,
+            raise_job_errors: true,
+            raise_action_errors: true,
+        }
+    }
+}
+
+impl CallOptions {
+    /// PySOA's defaults.
+    pub fn new() -> CallOptions {
+        CallOptions::default()
+    }
+}
+
+/// The option setters every call builder has.
+macro_rules! option_setters {
+    () => {
+        /// Waits at most this long for the response (it also becomes the request's expiry).
+        pub fn timeout(mut self, timeout: Duration) -> Self {
+            self.options.timeout = Some(timeout);
+            self
+        }
+
+        /// Turns a switch on for this call.
+        pub fn switch(mut self, switch: impl Switch) -> Self {
+            self.options.switches.insert(switch);
+            self
+        }
+
+        /// Turns switches on for this call.
+        pub fn switches<S: Switch>(mut self, switches: impl IntoIterator<Item = S>) -> Self {
+            self.options.switches.extend(switches);
+            self
+        }
+
+        /// Sets the correlation id.
+        pub fn correlation_id(mut self, correlation_id: impl Into<String>) -> Self {
+            self.options.correlation_id = Some(correlation_id.into());
+            self
+        }
+
+        /// Adds a context key for this call.
+        pub fn context(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+            self.options.context.insert(key.into(), value);
+            self
+        }
+
+        /// Adds a control key for this call.
+        pub fn control_extra(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+            self.options.control_extra.insert(key.into(), value);
+            self
+        }
+
+        /// Replaces every option at once.
+        pub fn options(mut self, options: CallOptions) -> Self {
+            self.options = options;
+            self
+        }
+
+        /// Whether action errors are returned as [`CallError::Action`] (the default) or inside the response.
+        pub fn raise_action_errors(mut self, raise: bool) -> Self {
+            self.options.raise_action_errors = raise;
+            self
+        }
+    };
+}
+
+/// Failing actions of a response, if any and if they are to be raised.
+fn action_errors(
+    service: &str,
+    responses: &[ActionResponse],
+    options: &CallOptions,
+) -> Result<(), CallError> {
+    if !options.raise_action_errors {
+        return Ok(());
+    }
+    let failed: Vec<ActionResponse> = responses
+        .iter()
+        .filter(|a| !a.errors.is_empty())
+        .cloned()
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(CallError::Action {
+            service: service.to_owned(),
+            actions: failed,
+        })
+    }
+}
+
+fn job_errors(service: &str, response: &JobResponse, raise: bool) -> Result<(), CallError> {
+    if raise && !response.errors.is_empty() {
+        return Err(CallError::Job {
+            service: service.to_owned(),
+            errors: response.errors.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// One action in a job of its own; see [`Client::call_action`].
+///
+/// Resolves to the action's response. Job errors are always [`CallError::Job`] (there is no action response to
+/// return); action errors are [`CallError::Action`] unless [`raise_action_errors(false)`](Self::raise_action_errors).
+#[must_use = "a call does nothing unless awaited"]
+#[derive(Debug)]
+pub struct CallAction<'c> {
+    client: &'c Client,
+    service: String,
+    request: ActionRequest,
+    body: Result<Map, ValueError>,
+    options: CallOptions,
+}
+
+impl<'c> CallAction<'c> {
+    pub(crate) fn new(
+        client: &'c Client,
+        service: &str,
+        request: ActionRequest,
+        body: Result<Map, ValueError>,
+    ) -> Self {
+        CallAction {
+            client,
+            service: service.to_owned(),
+            request,
+            body,
+            options: CallOptions::default(),
+        }
+    }
+
+    option_setters!();
+
+    /// Sends the action without waiting for (or getting) a response.
+    pub async fn suppress_response(mut self) -> Result<(), CallError> {
+        self.options.suppress_response = true;
+        self.request.body = self.body.map_err(CallError::InvalidRequest)?;
+        self.client
+            .call_job(&self.service, vec![self.request], &self.options)
+            .await?;
+        Ok(())
+    }
+}
+
+impl<'c> IntoFuture for CallAction<'c> {
+    type Output = Result<ActionResponse, CallError>;
+    type IntoFuture = BoxFuture<'c, Self::Output>;
+
+    fn into_future(mut self) -> Self::IntoFuture {
+        Box::pin(async move {
+            self.request.body = self.body.map_err(CallError::InvalidRequest)?;
+            let action = self.request.action.clone();
+            let response = self
+                .client
+                .call_job(&self.service, vec![self.request], &self.options)
+                .await?;
+            let mut response = response.unwrap_or_default();
+            job_errors(&self.service, &response, true)?;
+            action_errors(&self.service, &response.actions, &self.options)?;
+            if response.actions.is_empty() {
+                // A server always answers a one-action job with one action response or a job error.
+                return Err(CallError::Transport {
+                    service: self.service,
+                    source: rsoa_transport::Error::InvalidMessage {
+                        message: format!(
+                            "the response to action {action:?} has no action response"
+                        ),
+                        source: None,
+                    },
+                });
+            }
+            Ok(response.actions.swap_remove(0))
+        })
+    }
+}
+
+/// Several actions in one job; see [`Client::call_actions`]. Resolves to the job's response.
+#[must_use = "a call does nothing unless awaited"]
+#[derive(Debug)]
+pub struct CallActions<'c> {
+    client: &'c Client,
+    service: String,
+    actions: Vec<ActionRequest>,
+    options: CallOptions,
+}
+
+impl<'c> CallActions<'c> {
+    pub(crate) fn new(client: &'c Client, service: &str, actions: Vec<ActionRequest>) -> Self {
+        CallActions {
+            client,
+            service: service.to_owned(),
+            actions,
+            options: CallOptions::default(),
+        }
+    }
+
+    option_setters!();
+
+    /// Keeps running later actions after one fails.
+    pub fn continue_on_error(mut self, continue_on_error: bool) -> Self {
+        self.options.continue_on_error = continue_on_error;
+        self
+    }
+
+    /// Whether job errors are returned as [`CallError::Job`] (the default) or inside the response.
+    pub fn raise_job_errors(mut self, raise: bool) -> Self {
+        self.options.raise_job_errors = raise;
+        self
+    }
+
+    /// Sends the job without waiting for (or getting) a response.
+    pub async fn suppress_response(mut self) -> Result<(), CallError> {
+        self.options.suppress_response = true;
+        self.client
+            .call_job(&self.service, self.actions, &self.options)
+            .await?;
+        Ok(())
+    }
+}
+
+impl<'c> IntoFuture for CallActions<'c> {
+    type Output = Result<JobResponse, CallError>;
+    type IntoFuture = BoxFuture<'c, Self::Output>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let response = self
+                .client
+                .call_job(&self.service, self.actions, &self.options)
+                .await?;
+            let response = response.unwrap_or_default();
+            job_errors(&self.service, &response, self.options.raise_job_errors)?;
+            action_errors(&self.service, &response.actions, &self.options)?;
+            Ok(response)
+        })
+    }
+}
+
+/// Several actions, each in its own job, sent at once; see [`Client::call_actions_parallel`].
+///
+/// Awaiting it resolves to every response in the order given, or to the first error (in that order);
+/// [`CallActionsParallel::each`] returns every outcome instead (PySOA's `catch_transport_errors`).
+#[must_use = "a call does nothing unless awaited"]
+#[derive(Debug)]
+pub struct CallActionsParallel<'c> {
+    client: &'c Client,
+    service: String,
+    actions: Vec<ActionRequest>,
+    options: CallOptions,
+}
+
+impl<'c> CallActionsParallel<'c> {
+    pub(crate) fn new(client: &'c Client, service: &str, actions: Vec<ActionRequest>) -> Self {
+        CallActionsParallel {
+            client,
+            service: service.to_owned(),
+            actions,
+            options: CallOptions::default(),
+        }
+    }
+
+    option_setters!();
+
+    /// Every outcome, one per action in the order given, whatever the others did.
+    pub async fn each(self) -> Vec<Result<ActionResponse, CallError>> {
+        let client = self.client;
+        let options = &self.options;
+        let service = self.service.as_str();
+        join_all(self.actions.into_iter().map(|request| async move {
+            let body = request.body;
+            CallAction::new(
+                client,
+                service,
+                ActionRequest::new(request.action, Map::new()),
+                Ok(body),
+            )
+            .options(options.clone())
+            .await
+        }))
+        .await
+    }
+}
+
+impl<'c> IntoFuture for CallActionsParallel<'c> {
+    type Output = Result<Vec<ActionResponse>, CallError>;
+    type IntoFuture = BoxFuture<'c, Self::Output>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move { self.each().await.into_iter().collect() })
+    }
+}
+
+/// Several jobs, possibly to different services, sent at once; see [`Client::call_jobs_parallel`].
+///
+/// Awaiting it resolves to every job response in the order given, or to the first error (in that order);
+/// [`CallJobsParallel::each`] returns every outcome instead.
+#[must_use = "a call does nothing unless awaited"]
+#[derive(Debug)]
+pub struct CallJobsParallel<'c> {
+    client: &'c Client,
+    jobs: Vec<Job>,
+    options: CallOptions,
+}
+
+impl<'c> CallJobsParallel<'c> {
+    pub(crate) fn new(client: &'c Client, jobs: Vec<Job>) -> Self {
+        CallJobsParallel {
+            client,
+            jobs,
+            options: CallOptions::default(),
+        }
+    }
+
+    option_setters!();
+
+    /// Keeps running each job's later actions after one fails.
+    pub fn continue_on_error(mut self, continue_on_error: bool) -> Self {
+        self.options.continue_on_error = continue_on_error;
+        self
+    }
+
+    /// Whether job errors are returned as [`CallError::Job`] (the default) or inside the responses.
+    pub fn raise_job_errors(mut self, raise: bool) -> Self {
+        self.options.raise_job_errors = raise;
+        self
+    }
+
+    /// Every outcome, one per job in the order given, whatever the others did.
+    pub async fn each(self) -> Vec<Result<JobResponse, CallError>> {
+        let client = self.client;
+        let options = &self.options;
+        join_all(self.jobs.into_iter().map(|job| async move {
+            CallActions::new(client, &job.service, job.actions)
+                .options(options.clone())
+                .await
+        }))
+        .await
+    }
+}
+
+impl<'c> IntoFuture for CallJobsParallel<'c> {
+    type Output = Result<Vec<JobResponse>, CallError>;
+    type IntoFuture = BoxFuture<'c, Self::Output>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move { self.each().await.into_iter().collect() })
+    }
+}

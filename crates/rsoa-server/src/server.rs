@@ -1,0 +1,452 @@
+//! The [`Server`]: actions, middleware and settings, and how a job is run.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rsoa_client::Client;
+use rsoa_protocol::{
+    ActionRequest, ActionResponse, Error as WireError, ErrorCode, JobRequest, JobResponse, Map,
+    Value,
+};
+use rsoa_transport::{BoxFuture, IncomingJob, JobBody, JobHandler};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+
+use crate::action::{FnAction, JobState, Typed};
+use crate::builtin::HealthCheck;
+use crate::middleware::{ActionNext, JobNext, ServerMiddleware};
+use crate::panic::{CatchPanic, Panicked};
+use crate::{Action, ActionContext, ActionError, Error, HealthReport, RawAction};
+
+/// Server settings, with PySOA's defaults where PySOA has the setting.
+///
+/// ```
+/// use rsoa_server::ServerSettings;
+///
+/// let settings: ServerSettings = serde_json::from_str(r#"{"max_concurrent_jobs": 8}"#).unwrap();
+/// assert_eq!(settings.max_concurrent_jobs, 8);
+/// assert!(serde_json::from_str::<ServerSettings>(r#"{"max_jobs": 8}"#).is_err(), "unknown keys are refused");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ServerSettings {
+    /// How many jobs this server runs at once (PySOA runs one per process). At least 1; default 64.
+    pub max_concurrent_jobs: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> ServerSettings {
+        ServerSettings {
+            max_concurrent_jobs: 64,
+        }
+    }
+}
+
+impl ServerSettings {
+    /// Checks every value, naming the first bad one.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.max_concurrent_jobs == 0 {
+            return Err(Error::InvalidSettings {
+                field: "max_concurrent_jobs",
+                reason: "must be at least 1".to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A service: its actions, middleware and settings. Cheap to clone; every clone is the same server.
+///
+/// A server has no listening port: a transport brings it jobs. [`Server`] implements
+/// [`JobHandler`], which the in-process transport calls directly.
+///
+/// ```
+/// use rsoa_server::{ActionContext, ActionError, Server};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Echo { text: String }
+/// #[derive(serde::Serialize)]
+/// struct Echoed { text: String }
+///
+/// let server = Server::builder("example")
+///     .action_fn("echo", |req: Echo, _ctx: ActionContext| async move { Ok::<_, ActionError>(Echoed { text: req.text }) })
+///     .version("1.2.3")
+///     .build()
+///     .unwrap();
+/// assert_eq!(server.service_name(), "example");
+/// assert_eq!(server.action_names(), ["echo", "introspect", "status"]);
+/// ```
+#[derive(Clone)]
+pub struct Server {
+    inner: Arc<ServerInner>,
+}
+
+pub(crate) struct ServerInner {
+    pub(crate) name: Arc<str>,
+    pub(crate) actions: HashMap<String, Arc<dyn RawAction>>,
+    pub(crate) middleware: Vec<Arc<dyn ServerMiddleware>>,
+    pub(crate) client: Client,
+    pub(crate) version: String,
+    pub(crate) build: Option<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) health_checks: Vec<Arc<dyn HealthCheck>>,
+    pub(crate) settings: ServerSettings,
+    jobs: Semaphore,
+}
+
+/// The envelope of the job being run.
+pub(crate) struct JobEnvelope {
+    pub(crate) request_id: Value,
+    pub(crate) meta: Map,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("service", &self.inner.name)
+            .field("actions", &self.action_names())
+            .field("settings", &self.inner.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Starts building a server for a service.
+    pub fn builder(service_name: impl Into<String>) -> ServerBuilder {
+        ServerBuilder {
+            name: service_name.into(),
+            actions: Vec::new(),
+            middleware: Vec::new(),
+            client: None,
+            version: None,
+            build: None,
+            description: None,
+            health_checks: Vec::new(),
+            settings: ServerSettings::default(),
+        }
+    }
+
+    /// The service's name.
+    pub fn service_name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Every action name the server answers, built-ins included, sorted.
+    pub fn action_names(&self) -> Vec<String> {
+        self.inner.action_names()
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &ServerSettings {
+        &self.inner.settings
+    }
+
+    /// Runs a job and returns its response (`None` when the job suppressed its response), exactly as it would run
+    /// had it come over a transport.
+    pub async fn handle(&self, job: IncomingJob) -> Option<JobResponse> {
+        self.inner.handle(job).await
+    }
+}
+
+impl JobHandler for Server {
+    fn service_name(&self) -> &str {
+        &self.inner.name
+    }
+
+    fn handle_job(&self, job: IncomingJob) -> BoxFuture<'_, Option<JobResponse>> {
+        Box::pin(self.inner.handle(job))
+    }
+}
+
+fn panic_error(panicked: Panicked) -> WireError {
+    tracing::error!(message = %panicked.message, traceback = %panicked.traceback, "panic while running a job");
+    WireError::new(
+        ErrorCode::SERVER_ERROR,
+        format!("Internal server error: {}", panicked.message),
+    )
+    .with_traceback(panicked.traceback)
+}
+
+impl ServerInner {
+    pub(crate) fn action_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.actions.keys().cloned().collect();
+        for builtin in ["status", "introspect"] {
+            if !self.actions.contains_key(builtin) {
+                names.push(builtin.to_owned());
+            }
+        }
+        names.sort_unstable();
+        names
+    }
+
+    async fn handle(&self, job: IncomingJob) -> Option<JobResponse> {
+        // The semaphore is never closed, so acquiring only waits.
+        let _permit = self.jobs.acquire().await.ok();
+        let IncomingJob {
+            request_id,
+            meta,
+            body,
+            ..
+        } = job;
+        let request = match body {
+            JobBody::Typed(job) if job.actions.is_empty() => {
+                return Some(JobResponse::from_errors(vec![WireError::new(
+                    ErrorCode::INVALID,
+                    "List is shorter than 1",
+                )
+                .with_field("actions")]));
+            }
+            JobBody::Typed(job) => job,
+            JobBody::Raw(value) => match JobRequest::validate(value) {
+                Ok(job) => job,
+                Err(errors) => {
+                    tracing::debug!(service = %self.name, ?errors, "invalid job request");
+                    return Some(JobResponse::from_errors(errors));
+                }
+            },
+        };
+        let suppress = request.control.suppress_response;
+        let envelope = JobEnvelope { request_id, meta };
+        let next = JobNext {
+            server: self,
+            middleware: &self.middleware,
+            envelope: &envelope,
+        };
+        let response = match CatchPanic::new(next.run(request)).await {
+            Ok(response) => response,
+            Err(panicked) => JobResponse::from_errors(vec![panic_error(panicked)]),
+        };
+        (!suppress).then_some(response)
+    }
+
+    /// The innermost step of the job chain: run the actions in order.
+    pub(crate) async fn run_actions(&self, job: JobRequest, envelope: &JobEnvelope) -> JobResponse {
+        let JobRequest {
+            control,
+            context,
+            actions,
+            ..
+        } = job;
+        let continue_on_error = control.continue_on_error;
+        let mut response_context = Map::with_capacity(1);
+        response_context.push("correlation_id", context.correlation_id.as_str());
+        let state = Arc::new(JobState {
+            service_name: self.name.clone(),
+            request_id: envelope.request_id.clone(),
+            meta: envelope.meta.clone(),
+            switches: context.switches.iter().copied().collect(),
+            context,
+            control,
+            base_client: self.client.clone(),
+            client: OnceLock::new(),
+            abort: Mutex::new(None),
+        });
+        let mut responses = Vec::with_capacity(actions.len());
+        for request in actions {
+            let ctx = ActionContext {
+                job: state.clone(),
+                action: Arc::from(request.action.as_str()),
+            };
+            let action = request.action.clone();
+            let next = ActionNext {
+                server: self,
+                middleware: &self.middleware,
+            };
+            let response = match CatchPanic::new(next.run(request, &ctx)).await {
+                Ok(response) => response,
+                Err(panicked) => ActionResponse::with_errors(action, vec![panic_error(panicked)]),
+            };
+            if let Some(errors) = state
+                .abort
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
+            {
+                // An action failed the whole job: only its errors are reported.
+                return JobResponse::from_errors(errors);
+            }
+            let failed = !response.errors.is_empty();
+            responses.push(response);
+            if failed && !continue_on_error {
+                break;
+            }
+        }
+        let mut response = JobResponse::default();
+        response.context = response_context;
+        response.actions = responses;
+        response
+    }
+
+    /// The innermost step of the action chain: find the action and run it.
+    pub(crate) async fn invoke_action(
+        &self,
+        request: ActionRequest,
+        ctx: &ActionContext,
+    ) -> ActionResponse {
+        let ActionRequest {
+            action: name, body, ..
+        } = request;
+        let result = match self.actions.get(&name) {
+            Some(action) => CatchPanic::new(action.call(body, ctx.clone())).await,
+            None => match name.as_str() {
+                "status" => Ok(self.status(body).await),
+                "introspect" => Ok(self.introspect(body)),
+                _ => {
+                    let error = WireError::new(
+                        ErrorCode::UNKNOWN,
+                        format!("The action \"{name}\" was not found on this server."),
+                    )
+                    .with_field("action")
+                    .caller_error(true);
+                    return ActionResponse::with_errors(name, vec![error]);
+                }
+            },
+        };
+        match result {
+            Ok(Ok(body)) => ActionResponse::new(name, body),
+            Ok(Err(err)) if err.aborts_job() => {
+                let errors = err.into_errors();
+                *ctx.job
+                    .abort
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(errors.clone());
+                ActionResponse::with_errors(name, errors)
+            }
+            Ok(Err(err)) => ActionResponse::with_errors(name, err.into_errors()),
+            Err(panicked) => ActionResponse::with_errors(name, vec![panic_error(panicked)]),
+        }
+    }
+}
+
+/// Builds a [`Server`]; [`ServerBuilder::build`] checks everything.
+#[must_use]
+pub struct ServerBuilder {
+    name: String,
+    actions: Vec<(String, Arc<dyn RawAction>)>,
+    middleware: Vec<Arc<dyn ServerMiddleware>>,
+    client: Option<Client>,
+    version: Option<String>,
+    build: Option<String>,
+    description: Option<String>,
+    health_checks: Vec<Arc<dyn HealthCheck>>,
+    settings: ServerSettings,
+}
+
+impl fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.actions.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("ServerBuilder")
+            .field("service", &self.name)
+            .field("actions", &names)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerBuilder {
+    /// Adds a typed action.
+    pub fn action(self, name: impl Into<String>, action: impl Action) -> ServerBuilder {
+        self.raw_action(name, Typed(action))
+    }
+
+    /// Adds an action from an async closure taking a typed request and the [`ActionContext`].
+    pub fn action_fn<F, Fut, Req, Resp>(self, name: impl Into<String>, f: F) -> ServerBuilder
+    where
+        F: Fn(Req, ActionContext) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<Resp, ActionError>> + Send + 'static,
+        Req: DeserializeOwned + Send + 'static,
+        Resp: Serialize + 'static,
+    {
+        self.raw_action(name, FnAction::new(f))
+    }
+
+    /// Adds an action that works on raw bodies.
+    pub fn raw_action(mut self, name: impl Into<String>, action: impl RawAction) -> ServerBuilder {
+        self.actions.push((name.into(), Arc::new(action)));
+        self
+    }
+
+    /// Adds middleware; the first added is the outermost.
+    pub fn middleware(mut self, middleware: impl ServerMiddleware) -> ServerBuilder {
+        self.middleware.push(Arc::new(middleware));
+        self
+    }
+
+    /// The client actions use to call other services (PySOA's `client_routing`); each job gets a copy that
+    /// carries the job's context.
+    pub fn client(mut self, client: Client) -> ServerBuilder {
+        self.client = Some(client);
+        self
+    }
+
+    /// The service's version, reported by `status` (default `unknown`).
+    pub fn version(mut self, version: impl Into<String>) -> ServerBuilder {
+        self.version = Some(version.into());
+        self
+    }
+
+    /// The service's build, reported by `status` when set.
+    pub fn build_info(mut self, build: impl Into<String>) -> ServerBuilder {
+        self.build = Some(build.into());
+        self
+    }
+
+    /// The service's documentation, reported by `introspect`.
+    pub fn description(mut self, description: impl Into<String>) -> ServerBuilder {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// Adds a health check run by the `status` action.
+    pub fn health_check<F>(mut self, check: F) -> ServerBuilder
+    where
+        F: Fn(&mut HealthReport) + Send + Sync + 'static,
+    {
+        self.health_checks.push(Arc::new(check));
+        self
+    }
+
+    /// Replaces the settings.
+    pub fn settings(mut self, settings: ServerSettings) -> ServerBuilder {
+        self.settings = settings;
+        self
+    }
+
+    /// Checks the configuration and builds the server.
+    pub fn build(self) -> Result<Server, Error> {
+        if self.name.is_empty() {
+            return Err(Error::InvalidServiceName(self.name));
+        }
+        self.settings.validate()?;
+        let mut actions = HashMap::with_capacity(self.actions.len());
+        for (name, action) in self.actions {
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+            {
+                return Err(Error::InvalidActionName(name));
+            }
+            if actions.insert(name.clone(), action).is_some() {
+                return Err(Error::DuplicateAction(name));
+            }
+        }
+        let max_jobs = self.settings.max_concurrent_jobs;
+        Ok(Server {
+            inner: Arc::new(ServerInner {
+                name: Arc::from(self.name.as_str()),
+                actions,
+                middleware: self.middleware,
+                client: self.client.unwrap_or_else(|| Client::builder().build()),
+                version: self.version.unwrap_or_else(|| "unknown".to_owned()),
+                build: self.build,
+                description: self.description,
+                health_checks: self.health_checks,
+                settings: self.settings,
+                jobs: Semaphore::new(max_jobs),
+            }),
+        })
+    }
+}

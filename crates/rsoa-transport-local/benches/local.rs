@@ -1,0 +1,229 @@
+//! `cargo xtask bench local`: `call_action` over the in-process transport, sequential and with 64 concurrent
+//! callers, beside the server alone (`Server::handle` on a ready-made job) measured in the same run.
+//!
+//! The ratio says what the client, its request building and the transport add on top of running the job.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rsoa_client::Client;
+use rsoa_protocol::{ActionRequest, JobRequest, Map, Value};
+use rsoa_server::{ActionContext, ActionError, Server};
+use rsoa_transport::{IncomingJob, JobBody};
+use rsoa_transport_local::LocalTransport;
+
+#[derive(serde::Deserialize)]
+struct SquareRequest {
+    number: i64,
+}
+
+#[derive(serde::Serialize)]
+struct SquareResponse {
+    square: i64,
+}
+
+fn server() -> Server {
+    Server::builder("bench")
+        .action_fn(
+            "square",
+            |req: SquareRequest, _ctx: ActionContext| async move {
+                Ok::<_, ActionError>(SquareResponse {
+                    square: req.number * req.number,
+                })
+            },
+        )
+        .build()
+        .expect("valid server")
+}
+
+fn body() -> Map {
+    [("number", Value::from(7))].into_iter().collect()
+}
+
+struct Stats {
+    calls_per_sec: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+fn stats(mut latencies: Vec<Duration>, elapsed: Duration) -> Stats {
+    latencies.sort_unstable();
+    let pick = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    Stats {
+        calls_per_sec: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50: pick(0.50),
+        p99: pick(0.99),
+    }
+}
+
+const SEQUENTIAL_CALLS: usize = 300_000;
+const CONCURRENT_TASKS: usize = 64;
+const CALLS_PER_TASK: usize = 10_000;
+
+async fn sequential_client(client: &Client) -> Stats {
+    let mut latencies = Vec::with_capacity(SEQUENTIAL_CALLS);
+    let start = Instant::now();
+    for _ in 0..SEQUENTIAL_CALLS {
+        let t = Instant::now();
+        let response = client
+            .call_action("bench", "square", body())
+            .await
+            .expect("call succeeds");
+        std::hint::black_box(response);
+        latencies.push(t.elapsed());
+    }
+    stats(latencies, start.elapsed())
+}
+
+async fn sequential_server(server: &Server) -> Stats {
+    let mut latencies = Vec::with_capacity(SEQUENTIAL_CALLS);
+    let start = Instant::now();
+    for i in 0..SEQUENTIAL_CALLS {
+        let t = Instant::now();
+        let mut job = JobRequest::new(vec![ActionRequest::new("square", body())]);
+        job.context.correlation_id = "bench".to_owned();
+        let response = server
+            .handle(IncomingJob::new(
+                Value::from(i),
+                Map::new(),
+                JobBody::Typed(job),
+            ))
+            .await;
+        std::hint::black_box(response);
+        latencies.push(t.elapsed());
+    }
+    stats(latencies, start.elapsed())
+}
+
+async fn concurrent_client(client: Client) -> Stats {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..CONCURRENT_TASKS)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(CALLS_PER_TASK);
+                for _ in 0..CALLS_PER_TASK {
+                    let t = Instant::now();
+                    let response = client
+                        .call_action("bench", "square", body())
+                        .await
+                        .expect("call succeeds");
+                    std::hint::black_box(response);
+                    latencies.push(t.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(CONCURRENT_TASKS * CALLS_PER_TASK);
+    for task in tasks {
+        latencies.extend(task.await.expect("task finishes"));
+    }
+    stats(latencies, start.elapsed())
+}
+
+async fn concurrent_server(server: Server) -> Stats {
+    let server = Arc::new(server);
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..CONCURRENT_TASKS)
+        .map(|_| {
+            let server = server.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(CALLS_PER_TASK);
+                for i in 0..CALLS_PER_TASK {
+                    let t = Instant::now();
+                    let mut job = JobRequest::new(vec![ActionRequest::new("square", body())]);
+                    job.context.correlation_id = "bench".to_owned();
+                    let incoming =
+                        IncomingJob::new(Value::from(i), Map::new(), JobBody::Typed(job));
+                    std::hint::black_box(server.handle(incoming).await);
+                    latencies.push(t.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.expect("task finishes"));
+    }
+    stats(latencies, start.elapsed())
+}
+
+fn row(name: &str, s: &Stats, floor: &Stats) {
+    println!(
+        "| {name} | {:.0} | {:.2} | {:.2} | {:.2}x |",
+        s.calls_per_sec,
+        s.p50.as_secs_f64() * 1e6,
+        s.p99.as_secs_f64() * 1e6,
+        floor.calls_per_sec / s.calls_per_sec
+    );
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("local bench: run with `cargo xtask bench local`");
+        return;
+    }
+    let current = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let plain = Client::builder()
+        .service(LocalTransport::new(server()))
+        .build();
+    let round_trip = Client::builder()
+        .service(LocalTransport::new(server()).round_trip(true))
+        .build();
+
+    // Warm up allocators and caches.
+    current.block_on(async {
+        for _ in 0..20_000 {
+            plain
+                .call_action("bench", "square", body())
+                .await
+                .expect("call succeeds");
+        }
+    });
+
+    let seq_server = current.block_on(sequential_server(&server()));
+    let seq_client = current.block_on(sequential_client(&plain));
+    let seq_round_trip = current.block_on(sequential_client(&round_trip));
+    let con_server = multi.block_on(concurrent_server(server()));
+    let con_client = multi.block_on(concurrent_client(plain.clone()));
+
+    println!();
+    println!("| workload | calls/s | p50 µs | p99 µs | time vs server alone |");
+    println!("|---|---:|---:|---:|---:|");
+    row("sequential: server alone (floor)", &seq_server, &seq_server);
+    row(
+        "sequential: call_action, local transport",
+        &seq_client,
+        &seq_server,
+    );
+    row(
+        "sequential: call_action, local + MessagePack round trip",
+        &seq_round_trip,
+        &seq_server,
+    );
+    row(
+        "64 concurrent callers: server alone (floor)",
+        &con_server,
+        &con_server,
+    );
+    row(
+        "64 concurrent callers: call_action, local transport",
+        &con_client,
+        &con_server,
+    );
+    println!();
+    println!(
+        "targets: sequential call_action at least 300000 calls/s (got {:.0}) and p50 under 4 µs (got {:.2} µs)",
+        seq_client.calls_per_sec,
+        seq_client.p50.as_secs_f64() * 1e6
+    );
+}
