@@ -1,0 +1,1226 @@
+//! End-to-end tests over the in-process transport: every calling style, every job-processing rule, middleware
+//! order on both sides, context chaining through two hops, switches, panics, timeouts and bad bodies.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rsoa_client::{
+    action, CallError, CallOptions, Client, ClientMiddleware, Job, RequestNext, ResponseNext,
+};
+use rsoa_protocol::{
+    ActionRequest, ActionResponse, Error as WireError, JobRequest, JobResponse, Map, Value,
+};
+use rsoa_server::{
+    ActionContext, ActionError, ActionNext, JobNext, Server, ServerMiddleware, ServerSettings,
+    SwitchedAction,
+};
+use rsoa_test::{
+    assert_field_errors, assert_only_error_codes, assert_only_field_errors, TestServer,
+};
+use rsoa_transport::{ClientRequest, ClientResponse, IncomingJob, JobBody, PendingResponse};
+use rsoa_transport_local::LocalTransport;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::Barrier;
+
+/// A deadline for anything that waits: long enough never to fire on a healthy run, short enough to fail fast.
+const DEADLINE: Duration = Duration::from_secs(10);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Square {
+    number: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Empty {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Wait {
+    millis: u64,
+}
+
+#[derive(Serialize)]
+struct Out(serde_json::Value);
+
+fn ok(value: serde_json::Value) -> Result<Out, ActionError> {
+    Ok(Out(value))
+}
+
+/// A service exercising every rule; `barrier` lets tests prove that jobs run at the same time.
+fn service(barrier: Arc<Barrier>) -> Server {
+    Server::builder("svc")
+        .action_fn("square", |req: Square, _ctx: ActionContext| async move {
+            ok(json!({"square": req.number * req.number}))
+        })
+        .action_fn("fail", |_: Empty, _ctx: ActionContext| async move {
+            Err::<Out, _>(
+                ActionError::new("NOPE", "Asked to fail")
+                    .and("ALSO", "A second error")
+                    .with_field("x"),
+            )
+        })
+        .action_fn("abort_job", |_: Empty, _ctx: ActionContext| async move {
+            Err::<Out, _>(ActionError::job([WireError::new(
+                "JOB_BROKEN",
+                "The whole job failed",
+            )]))
+        })
+        .action_fn("panic", |_: Empty, _ctx: ActionContext| async move {
+            if std::hint::black_box(true) {
+                panic!("kaboom");
+            }
+            ok(json!({}))
+        })
+        .action_fn("not_a_map", |_: Empty, _ctx: ActionContext| async move {
+            Ok::<_, ActionError>(vec![1, 2])
+        })
+        .action_fn("wait", |req: Wait, _ctx: ActionContext| async move {
+            tokio::time::sleep(Duration::from_millis(req.millis)).await;
+            ok(json!({"waited": req.millis}))
+        })
+        .action_fn("rendezvous", move |_: Empty, _ctx: ActionContext| {
+            let barrier = barrier.clone();
+            async move {
+                barrier.wait().await;
+                ok(json!({"met": true}))
+            }
+        })
+        .action_fn("context", |_: Empty, ctx: ActionContext| async move {
+            let c = ctx.context();
+            ok(json!({
+                "correlation_id": c.correlation_id,
+                "switches": ctx.switches().to_vec(),
+                "caller": c.caller,
+                "calling_service": c.calling_service,
+                "locale": c.extra.get("locale").and_then(Value::as_str),
+                "timeout": ctx.control().timeout,
+            }))
+        })
+        .action_fn("bytes", |_: Empty, _ctx: ActionContext| async move {
+            let mut body = Map::new();
+            body.insert("raw", Value::Bytes(vec![0, 1, 2]));
+            Ok::<_, ActionError>(Value::Map(body))
+        })
+        .build()
+        .expect("valid server")
+}
+
+fn harness() -> TestServer {
+    TestServer::new(service(Arc::new(Barrier::new(3))))
+}
+
+fn square(n: i64) -> ActionRequest {
+    action("square", &json!({"number": n})).expect("a map body")
+}
+
+fn named(name: &str) -> ActionRequest {
+    action(name, ()).expect("empty body")
+}
+
+fn squares(response: &JobResponse) -> Vec<Option<i64>> {
+    response
+        .actions
+        .iter()
+        .map(|a| a.body.get("square").and_then(Value::as_i64))
+        .collect()
+}
+
+async fn within<T>(f: impl std::future::IntoFuture<Output = T>) -> T {
+    tokio::time::timeout(DEADLINE, f)
+        .await
+        .expect("finished before the deadline")
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Calling styles
+
+#[tokio::test]
+async fn call_action_returns_the_body() {
+    let h = harness();
+    let response = h
+        .call_action("square", &json!({"number": 9}))
+        .await
+        .unwrap();
+    assert_eq!(response.action, "square");
+    assert_eq!(response.body.get("square"), Some(&Value::from(81)));
+    assert!(response.errors.is_empty());
+}
+
+#[tokio::test]
+async fn call_actions_runs_in_order_and_stops_at_the_first_error() {
+    let h = harness();
+    let job = h
+        .call_actions([square(2), named("fail"), square(3)])
+        .await
+        .unwrap();
+    assert_eq!(job.actions.len(), 2, "the job stops after the failure");
+    assert_eq!(job.actions[0].body.get("square"), Some(&Value::from(4)));
+    assert_eq!(job.actions[1].errors.len(), 2);
+}
+
+#[tokio::test]
+async fn call_actions_with_continue_on_error_runs_everything() {
+    let h = harness();
+    let job = h
+        .client()
+        .call_actions("svc", [square(2), named("fail"), square(3)])
+        .continue_on_error(true)
+        .raise_action_errors(false)
+        .await
+        .unwrap();
+    assert_eq!(squares(&job), [Some(4), None, Some(9)]);
+}
+
+#[tokio::test]
+async fn call_actions_raises_only_the_failing_actions() {
+    let h = harness();
+    let err = h
+        .client()
+        .call_actions("svc", [square(2), named("fail"), square(3)])
+        .continue_on_error(true)
+        .await
+        .unwrap_err();
+    match err {
+        CallError::Action { service, actions } => {
+            assert_eq!(service, "svc");
+            assert_eq!(actions.len(), 1);
+            assert_eq!(actions[0].action, "fail");
+            let codes: Vec<&str> = actions[0].errors.iter().map(|e| e.code.as_str()).collect();
+            assert_eq!(codes, ["NOPE", "ALSO"]);
+            assert_eq!(actions[0].errors[1].field.as_deref(), Some("x"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn call_actions_parallel_answers_in_order() {
+    let h = harness();
+    let responses = h
+        .client()
+        .call_actions_parallel("svc", (1..=6).map(square))
+        .await
+        .unwrap();
+    let got: Vec<i64> = responses
+        .iter()
+        .map(|r| r.body.get("square").and_then(Value::as_i64).unwrap())
+        .collect();
+    assert_eq!(got, [1, 4, 9, 16, 25, 36]);
+}
+
+#[tokio::test]
+async fn parallel_calls_really_run_at_the_same_time() {
+    // Three actions wait on a barrier of three: run one after the other, the first would wait forever.
+    let h = harness();
+    let responses = within(h.client().call_actions_parallel(
+        "svc",
+        [
+            named("rendezvous"),
+            named("rendezvous"),
+            named("rendezvous"),
+        ],
+    ))
+    .await
+    .unwrap();
+    assert!(responses
+        .iter()
+        .all(|r| r.body.get("met") == Some(&Value::Bool(true))));
+}
+
+#[tokio::test]
+async fn call_actions_parallel_each_reports_every_outcome() {
+    let h = harness();
+    let outcomes = h
+        .client()
+        .call_actions_parallel("svc", [square(2), named("fail"), named("nope")])
+        .each()
+        .await;
+    assert!(outcomes[0].is_ok());
+    assert!(matches!(&outcomes[1], Err(CallError::Action { .. })));
+    assert_only_error_codes(
+        &outcomes[2]
+            .as_ref()
+            .map(Clone::clone)
+            .map_err(|e| clone_err(e)),
+        &["UNKNOWN"],
+    );
+}
+
+fn clone_err(err: &CallError) -> CallError {
+    match err {
+        CallError::Action { service, actions } => CallError::Action {
+            service: service.clone(),
+            actions: actions.clone(),
+        },
+        CallError::Job { service, errors } => CallError::Job {
+            service: service.clone(),
+            errors: errors.clone(),
+        },
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn call_jobs_parallel_reaches_several_services() {
+    let a = LocalTransport::new(service(Arc::new(Barrier::new(2))));
+    let b = Server::builder("other")
+        .action_fn("hello", |_: Empty, _ctx: ActionContext| async move {
+            ok(json!({"hello": "world"}))
+        })
+        .build()
+        .unwrap();
+    let client = Client::builder()
+        .service(a)
+        .service(LocalTransport::new(b))
+        .build();
+    let jobs = vec![
+        Job::new("svc", [square(5), square(6)]),
+        Job::new("other", [named("hello")]),
+        Job::new("svc", [named("rendezvous")]),
+        Job::new("svc", [named("rendezvous")]),
+    ];
+    let responses = within(client.call_jobs_parallel(jobs)).await.unwrap();
+    assert_eq!(squares(&responses[0]), [Some(25), Some(36)]);
+    assert_eq!(
+        responses[1].actions[0].body.get("hello"),
+        Some(&Value::from("world"))
+    );
+    assert_eq!(responses.len(), 4);
+}
+
+#[tokio::test]
+async fn send_request_and_get_all_responses() {
+    let h = harness();
+    let client = h.client();
+    let first = client
+        .send_request("svc", vec![square(3)], &CallOptions::new())
+        .await
+        .unwrap();
+    let second = client
+        .send_request("svc", vec![square(4)], &CallOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(second, first + 1, "request ids count up per service");
+    let responses = client.get_all_responses("svc", None).await.unwrap();
+    let got: Vec<(u64, Vec<Option<i64>>)> =
+        responses.iter().map(|(id, r)| (*id, squares(r))).collect();
+    assert_eq!(got, [(first, vec![Some(9)]), (second, vec![Some(16)])]);
+    assert!(
+        client
+            .get_all_responses("svc", None)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing is left outstanding"
+    );
+}
+
+#[tokio::test]
+async fn unknown_service_is_a_typed_error() {
+    let h = harness();
+    let err = h
+        .client()
+        .call_action("nowhere", "x", ())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, CallError::UnknownService { ref service } if service == "nowhere"),
+        "{err}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Job-processing rules
+
+#[tokio::test]
+async fn unknown_action_is_a_caller_error_on_field_action() {
+    let h = harness();
+    let err = h.call_action("nope", ()).await;
+    assert_only_field_errors(&err, &[("UNKNOWN", "action")]);
+    let errors = err
+        .unwrap_err()
+        .wire_errors()
+        .into_iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(
+        errors[0].message,
+        "The action \"nope\" was not found on this server."
+    );
+    assert!(errors[0].is_caller_error);
+}
+
+#[tokio::test]
+async fn request_validation_names_the_field() {
+    let h = harness();
+    assert_only_field_errors(
+        &h.call_action("square", &json!({"number": "x"})).await,
+        &[("INVALID", "number")],
+    );
+    assert_only_field_errors(
+        &h.call_action("square", &json!({})).await,
+        &[("MISSING", "number")],
+    );
+    let extra = h
+        .call_action("square", &json!({"number": 1, "extra": 2}))
+        .await;
+    assert_only_error_codes(&extra, &["UNKNOWN"]);
+    let errors: Vec<WireError> = extra
+        .unwrap_err()
+        .wire_errors()
+        .into_iter()
+        .cloned()
+        .collect();
+    assert_eq!(errors[0].message, "Extra keys present: extra");
+    assert!(errors[0].is_caller_error);
+}
+
+#[tokio::test]
+async fn response_validation_failure_is_a_server_error() {
+    let h = harness();
+    let outcome = h.call_action("not_a_map", ()).await;
+    assert_only_error_codes(&outcome, &["SERVER_ERROR"]);
+    let errors: Vec<WireError> = outcome
+        .unwrap_err()
+        .wire_errors()
+        .into_iter()
+        .cloned()
+        .collect();
+    assert!(!errors[0].is_caller_error);
+}
+
+#[tokio::test]
+async fn a_job_error_from_an_action_discards_the_whole_job() {
+    let h = harness();
+    let job = h
+        .call_actions([square(2), named("abort_job"), square(3)])
+        .await
+        .unwrap();
+    assert!(job.actions.is_empty());
+    assert_eq!(job.errors.len(), 1);
+    assert_eq!(job.errors[0].code, "JOB_BROKEN");
+    assert!(!job.errors[0].is_caller_error);
+    let raised = h
+        .client()
+        .call_actions("svc", [named("abort_job")])
+        .await
+        .unwrap_err();
+    assert!(matches!(raised, CallError::Job { .. }), "{raised}");
+}
+
+#[tokio::test]
+async fn a_panic_becomes_a_server_error_and_the_server_keeps_serving() {
+    let h = harness();
+    let outcome = h.call_action("panic", ()).await;
+    let errors: Vec<WireError> = outcome
+        .unwrap_err()
+        .wire_errors()
+        .into_iter()
+        .cloned()
+        .collect();
+    assert_eq!(errors[0].code, "SERVER_ERROR");
+    assert_eq!(errors[0].message, "Internal server error: kaboom");
+    let traceback = errors[0].traceback.as_deref().unwrap_or_default();
+    assert!(
+        traceback.contains("main.rs"),
+        "the traceback names where it happened: {traceback}"
+    );
+    assert!(!errors[0].is_caller_error);
+    assert_eq!(
+        h.call_action("square", &json!({"number": 2}))
+            .await
+            .unwrap()
+            .body
+            .get("square"),
+        Some(&Value::from(4))
+    );
+}
+
+#[tokio::test]
+async fn invalid_raw_jobs_get_pysoa_job_errors() {
+    let server = service(Arc::new(Barrier::new(1)));
+    let job: Value = [
+        ("control", Value::Map(Map::new())),
+        (
+            "context",
+            [("switches", Value::Array(vec![1.into()]))]
+                .into_iter()
+                .collect(),
+        ),
+        ("actions", Value::Array(vec![])),
+        ("extra", Value::Null),
+    ]
+    .into_iter()
+    .collect();
+    let response = server
+        .handle(IncomingJob::new(
+            Value::from(1),
+            Map::new(),
+            JobBody::Raw(job),
+        ))
+        .await
+        .unwrap();
+    let got: Vec<(&str, Option<&str>)> = response
+        .errors
+        .iter()
+        .map(|e| (e.code.as_str(), e.field.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("MISSING", Some("control.continue_on_error")),
+            ("MISSING", Some("context.correlation_id")),
+            ("INVALID", Some("actions")),
+            ("UNKNOWN", None),
+        ]
+    );
+    assert!(response.actions.is_empty());
+    assert!(
+        response.context.is_empty(),
+        "job-level failures have an empty context, as in PySOA"
+    );
+}
+
+#[tokio::test]
+async fn an_empty_typed_job_is_refused() {
+    let server = service(Arc::new(Barrier::new(1)));
+    let response = server
+        .handle(IncomingJob::new(
+            Value::from(1),
+            Map::new(),
+            JobBody::Typed(JobRequest::new(vec![])),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(response.errors[0].message, "List is shorter than 1");
+}
+
+#[tokio::test]
+async fn the_response_context_echoes_the_correlation_id() {
+    let server = service(Arc::new(Barrier::new(1)));
+    let mut job = JobRequest::new(vec![square(2)]);
+    job.context.correlation_id = "abc".to_owned();
+    let response = server
+        .handle(IncomingJob::new(
+            Value::from(1),
+            Map::new(),
+            JobBody::Typed(job),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        response.context.get("correlation_id"),
+        Some(&Value::from("abc"))
+    );
+    assert_eq!(response.context.len(), 1);
+}
+
+#[tokio::test]
+async fn status_and_introspect_are_built_in() {
+    let h = harness();
+    let status = h.call_action("status", ()).await.unwrap();
+    let keys: Vec<&str> = status.body.keys().filter_map(Value::as_str).collect();
+    assert_eq!(
+        keys,
+        ["conformity", "pysoa", "python", "version", "healthcheck"]
+    );
+    let quiet = h
+        .call_action("status", &json!({"verbose": false}))
+        .await
+        .unwrap();
+    assert!(!quiet.body.contains_key("healthcheck"));
+    assert_only_error_codes(
+        &h.call_action("status", &json!({"bogus": 1})).await,
+        &["UNKNOWN"],
+    );
+
+    let all = h.call_action("introspect", ()).await.unwrap();
+    let names: Vec<&str> = all
+        .body
+        .get("action_names")
+        .and_then(Value::as_array)
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(names.windows(2).all(|w| w[0] < w[1]), "sorted");
+    assert!(
+        names.contains(&"status") && names.contains(&"introspect") && names.contains(&"square")
+    );
+    let one = h
+        .call_action("introspect", &json!({"action_name": "square"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        one.body
+            .keys()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>(),
+        ["action_names", "actions"]
+    );
+    assert_only_field_errors(
+        &h.call_action("introspect", &json!({"action_name": "missing"}))
+            .await,
+        &[("INVALID", "action_name")],
+    );
+}
+
+#[tokio::test]
+async fn health_checks_report_through_status() {
+    let server = Server::builder("healthy")
+        .version("2.0.0")
+        .build_info("build-7")
+        .health_check(|report| {
+            report.warning("SLOW_DISK", "The disk is slow");
+            report.diagnostic("disk_ms", 40);
+        })
+        .build()
+        .unwrap();
+    let status = TestServer::new(server)
+        .call_action("status", ())
+        .await
+        .unwrap();
+    assert_eq!(status.body.get("version"), Some(&Value::from("2.0.0")));
+    assert_eq!(status.body.get("build"), Some(&Value::from("build-7")));
+    let health = status.body.get("healthcheck").unwrap();
+    assert_eq!(health["warnings"][0][0].as_str(), Some("SLOW_DISK"));
+    assert_eq!(health["diagnostics"]["disk_ms"].as_i64(), Some(40));
+}
+
+#[test]
+fn building_refuses_bad_configuration() {
+    let dup = Server::builder("s")
+        .action_fn(
+            "a",
+            |_: Empty, _ctx: ActionContext| async move { ok(json!({})) },
+        )
+        .action_fn(
+            "a",
+            |_: Empty, _ctx: ActionContext| async move { ok(json!({})) },
+        )
+        .build();
+    assert!(matches!(dup, Err(rsoa_server::Error::DuplicateAction(ref n)) if n == "a"));
+    let bad_name = Server::builder("s")
+        .action_fn("a b", |_: Empty, _ctx: ActionContext| async move {
+            ok(json!({}))
+        })
+        .build();
+    assert!(matches!(
+        bad_name,
+        Err(rsoa_server::Error::InvalidActionName(_))
+    ));
+    let mut settings = ServerSettings::default();
+    settings.max_concurrent_jobs = 0;
+    assert!(matches!(
+        Server::builder("s").settings(settings).build(),
+        Err(rsoa_server::Error::InvalidSettings { .. })
+    ));
+    assert!(matches!(
+        Server::builder("").build(),
+        Err(rsoa_server::Error::InvalidServiceName(_))
+    ));
+}
+
+#[tokio::test]
+async fn the_concurrency_limit_holds_jobs_back() {
+    // Pairs of jobs meet at a barrier of two, so two jobs always run at once; with a limit of two, never more.
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let barrier = Arc::new(Barrier::new(2));
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let mut settings = ServerSettings::default();
+    settings.max_concurrent_jobs = 2;
+    let (r, p) = (running.clone(), peak.clone());
+    let server = Server::builder("svc")
+        .settings(settings)
+        .action_fn("rendezvous", move |_: Empty, _ctx: ActionContext| {
+            let (barrier, running, peak) = (barrier.clone(), r.clone(), p.clone());
+            async move {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                barrier.wait().await;
+                running.fetch_sub(1, Ordering::SeqCst);
+                ok(json!({}))
+            }
+        })
+        .build()
+        .unwrap();
+    let client = Client::builder()
+        .service(LocalTransport::new(server))
+        .build();
+    let results =
+        within(client.call_actions_parallel("svc", (0..8).map(|_| named("rendezvous")))).await;
+    assert_eq!(results.unwrap().len(), 8);
+    assert_eq!(peak.load(Ordering::SeqCst), 2);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Middleware
+
+type Log = Arc<Mutex<Vec<String>>>;
+
+struct Recorder {
+    name: &'static str,
+    log: Log,
+}
+
+impl Recorder {
+    fn push(&self, what: String) {
+        self.log.lock().unwrap().push(what);
+    }
+}
+
+#[async_trait]
+impl ServerMiddleware for Recorder {
+    async fn job(&self, job: JobRequest, next: JobNext<'_>) -> JobResponse {
+        self.push(format!("{} job in", self.name));
+        let response = next.run(job).await;
+        self.push(format!("{} job out", self.name));
+        response
+    }
+
+    async fn action(
+        &self,
+        request: ActionRequest,
+        ctx: &ActionContext,
+        next: ActionNext<'_>,
+    ) -> ActionResponse {
+        self.push(format!("{} action {} in", self.name, ctx.action_name()));
+        let response = next.run(request, ctx).await;
+        self.push(format!("{} action {} out", self.name, ctx.action_name()));
+        response
+    }
+}
+
+#[async_trait]
+impl ClientMiddleware for Recorder {
+    async fn request(
+        &self,
+        mut request: ClientRequest,
+        next: RequestNext<'_>,
+    ) -> Result<Option<PendingResponse>, CallError> {
+        self.push(format!("{} request", self.name));
+        request.meta.insert(format!("seen_by_{}", self.name), true);
+        next.run(request).await
+    }
+
+    async fn response(
+        &self,
+        response: ClientResponse,
+        next: ResponseNext<'_>,
+    ) -> Result<ClientResponse, CallError> {
+        let response = next.run(response).await?;
+        self.push(format!("{} response", self.name));
+        Ok(response)
+    }
+}
+
+#[tokio::test]
+async fn server_middleware_is_an_onion_first_listed_outermost() {
+    let log: Log = Arc::default();
+    let server = Server::builder("svc")
+        .middleware(Recorder {
+            name: "outer",
+            log: log.clone(),
+        })
+        .middleware(Recorder {
+            name: "inner",
+            log: log.clone(),
+        })
+        .action_fn("square", |req: Square, _ctx: ActionContext| async move {
+            ok(json!({"square": req.number * req.number}))
+        })
+        .build()
+        .unwrap();
+    TestServer::new(server)
+        .call_actions([square(1), square(2)])
+        .await
+        .unwrap();
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            "outer job in",
+            "inner job in",
+            "outer action square in",
+            "inner action square in",
+            "inner action square out",
+            "outer action square out",
+            "outer action square in",
+            "inner action square in",
+            "inner action square out",
+            "outer action square out",
+            "inner job out",
+            "outer job out",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn client_middleware_is_an_onion_and_meta_reaches_the_server() {
+    let log: Log = Arc::default();
+    let server = Server::builder("svc")
+        .action_fn("meta", |_: Empty, ctx: ActionContext| async move {
+            let seen: Vec<String> = ctx
+                .meta()
+                .keys()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect();
+            ok(json!({"meta": seen}))
+        })
+        .build()
+        .unwrap();
+    let client = Client::builder()
+        .middleware(Recorder {
+            name: "outer",
+            log: log.clone(),
+        })
+        .middleware(Recorder {
+            name: "inner",
+            log: log.clone(),
+        })
+        .service(LocalTransport::new(server).round_trip(true))
+        .build();
+    let response = client.call_action("svc", "meta", ()).await.unwrap();
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            "outer request",
+            "inner request",
+            "inner response",
+            "outer response"
+        ]
+    );
+    let meta: Vec<&str> = response.body["meta"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(meta, ["client_version", "seen_by_outer", "seen_by_inner"]);
+}
+
+#[tokio::test]
+async fn a_panicking_job_middleware_is_a_job_error() {
+    struct Explode;
+    #[async_trait]
+    impl ServerMiddleware for Explode {
+        async fn job(&self, _job: JobRequest, _next: JobNext<'_>) -> JobResponse {
+            panic!("middleware exploded");
+        }
+    }
+    let server = Server::builder("svc").middleware(Explode).build().unwrap();
+    let job = TestServer::new(server)
+        .call_actions([named("status")])
+        .await
+        .unwrap();
+    assert_eq!(job.errors[0].code, "SERVER_ERROR");
+    assert_eq!(
+        job.errors[0].message,
+        "Internal server error: middleware exploded"
+    );
+}
+
+#[tokio::test]
+async fn closure_middleware_adapters() {
+    let server = Server::builder("svc")
+        .middleware(rsoa_server::action_response_fn(|ctx, mut response| {
+            response.body.insert("via", ctx.action_name().to_owned());
+            response
+        }))
+        .middleware(rsoa_server::job_fn(|mut job, next| {
+            rsoa_server::boxed(async move {
+                job.context.extra.insert("added_by", "job_fn");
+                next.run(job).await
+            })
+        }))
+        .action_fn("added", |_: Empty, ctx: ActionContext| async move {
+            ok(json!({"added_by": ctx.context().extra.get("added_by").and_then(Value::as_str)}))
+        })
+        .build()
+        .unwrap();
+    let client = Client::builder()
+        .middleware(rsoa_client::request_fn(|mut request| {
+            request.job.context.extra.insert("from_client", 1);
+            Ok(request)
+        }))
+        .middleware(rsoa_client::response_fn(|mut response| {
+            response.job.context.insert("checked", true);
+            Ok(response)
+        }))
+        .service(LocalTransport::new(server))
+        .build();
+    let response = client.call_action("svc", "added", ()).await.unwrap();
+    assert_eq!(response.body.get("added_by"), Some(&Value::from("job_fn")));
+    assert_eq!(response.body.get("via"), Some(&Value::from("added")));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Context, switches and chaining
+
+#[tokio::test]
+async fn context_chains_through_two_hops() {
+    // client -> front -> middle -> back: back sees the original correlation id, switches and custom keys, and
+    // the service that called it.
+    let back = Server::builder("back")
+        .action_fn("context", |_: Empty, ctx: ActionContext| async move {
+            let c = ctx.context();
+            ok(json!({
+                "correlation_id": c.correlation_id,
+                "switches": ctx.switches().to_vec(),
+                "calling_service": c.calling_service,
+                "locale": c.extra.get("locale").and_then(Value::as_str),
+                "caller": c.caller,
+            }))
+        })
+        .build()
+        .unwrap();
+    let relay = |name: &str, next_service: &'static str, client: Client| {
+        Server::builder(name)
+            .client(client)
+            .action_fn("relay", move |_: Empty, ctx: ActionContext| async move {
+                let action = if next_service == "back" {
+                    "context"
+                } else {
+                    "relay"
+                };
+                let response = ctx.client().call_action(next_service, action, ()).await?;
+                Ok::<_, ActionError>(Value::Map(response.body))
+            })
+            .build()
+            .unwrap()
+    };
+    let to_back = Client::builder()
+        .service(LocalTransport::new(back).round_trip(true))
+        .build();
+    let middle = relay("middle", "back", to_back);
+    let to_middle = Client::builder()
+        .service(LocalTransport::new(middle).round_trip(true))
+        .build();
+    let front = relay("front", "middle", to_middle);
+    let client = Client::builder()
+        .caller("tests")
+        .service(LocalTransport::new(front).round_trip(true))
+        .build();
+
+    let response = client
+        .call_action("front", "relay", ())
+        .correlation_id("corr-42")
+        .switch(3)
+        .switches([9, 3])
+        .context("locale", "fr_FR")
+        .await
+        .unwrap();
+    let body = &response.body;
+    assert_eq!(body.get("correlation_id"), Some(&Value::from("corr-42")));
+    assert_eq!(
+        body.get("switches"),
+        Some(&Value::Array(vec![3.into(), 9.into()]))
+    );
+    assert_eq!(body.get("calling_service"), Some(&Value::from("middle")));
+    assert_eq!(body.get("locale"), Some(&Value::from("fr_FR")));
+    assert_eq!(body.get("caller"), Some(&Value::from("tests")));
+}
+
+#[tokio::test]
+async fn client_switches_and_context_switches_are_united_without_consuming_them() {
+    let h = harness();
+    let client = Client::builder()
+        .switch(1)
+        .service(LocalTransport::new(service(Arc::new(Barrier::new(1)))))
+        .build();
+    let mut options = CallOptions::new();
+    options
+        .context
+        .insert("switches", Value::Array(vec![5.into(), 1.into()]));
+    options.switches.insert(2);
+    // The same options serve several parallel jobs: each one gets the switches (PySOA gave them to the first).
+    let responses = client
+        .call_actions_parallel("svc", [named("context"), named("context")])
+        .options(options.clone())
+        .await
+        .unwrap();
+    for response in &responses {
+        assert_eq!(
+            response.body.get("switches"),
+            Some(&Value::Array(vec![1.into(), 2.into(), 5.into()]))
+        );
+    }
+    assert_eq!(
+        options.context.get("switches"),
+        Some(&Value::Array(vec![5.into(), 1.into()])),
+        "left untouched"
+    );
+    drop(h);
+}
+
+#[tokio::test]
+async fn switched_actions_choose_by_switch_and_zero_works() {
+    let pick = |label: &'static str| {
+        rsoa_server::action_fn(move |_: Empty, _ctx: ActionContext| async move {
+            ok(json!({"picked": label}))
+        })
+    };
+    let server = Server::builder("svc")
+        .raw_action(
+            "pick",
+            SwitchedAction::new()
+                .case(0, pick("zero"))
+                .case(5, pick("five"))
+                .default_action(pick("default")),
+        )
+        .build()
+        .unwrap();
+    let h = TestServer::new(server);
+    let picked = |r: ActionResponse| {
+        r.body
+            .get("picked")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let client = h.client();
+    assert_eq!(
+        picked(client.call_action("svc", "pick", ()).await.unwrap()).as_deref(),
+        Some("default")
+    );
+    assert_eq!(
+        picked(
+            client
+                .call_action("svc", "pick", ())
+                .switch(5)
+                .await
+                .unwrap()
+        )
+        .as_deref(),
+        Some("five")
+    );
+    assert_eq!(
+        picked(
+            client
+                .call_action("svc", "pick", ())
+                .switch(0)
+                .switch(5)
+                .await
+                .unwrap()
+        )
+        .as_deref(),
+        Some("zero")
+    );
+    let introspect = client
+        .call_action("svc", "introspect", &json!({"action_name": "pick"}))
+        .await
+        .unwrap();
+    let names: Vec<&str> = introspect.body["action_names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(names, ["pick[DEFAULT]", "pick[switch:0]", "pick[switch:5]"]);
+}
+
+#[tokio::test]
+async fn the_call_timeout_reaches_the_server_as_control_timeout() {
+    let h = harness();
+    let response = h
+        .client()
+        .call_action("svc", "context", ())
+        .timeout(Duration::from_millis(2500))
+        .await
+        .unwrap();
+    assert_eq!(
+        response.body.get("timeout"),
+        Some(&Value::from(3)),
+        "whole seconds, rounded up"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Timeouts, suppressed responses, bad bodies
+
+#[tokio::test]
+async fn a_timed_out_call_never_hands_its_late_response_to_the_next_call() {
+    let h = harness();
+    let client = h.client();
+    let err = client
+        .call_action("svc", "wait", &json!({"millis": 5_000}))
+        .timeout(Duration::from_millis(50))
+        .await;
+    assert!(matches!(err, Err(CallError::Timeout { .. })), "{err:?}");
+    // The next call on the same client gets its own answer.
+    let response = client
+        .call_action("svc", "square", &json!({"number": 4}))
+        .await
+        .unwrap();
+    assert_eq!(response.body.get("square"), Some(&Value::from(16)));
+}
+
+#[tokio::test]
+async fn suppress_response_runs_the_job_and_leaves_nothing_behind() {
+    let counter = Arc::new(Mutex::new(0));
+    let seen = counter.clone();
+    let server = Server::builder("svc")
+        .action_fn("count", move |_: Empty, _ctx: ActionContext| {
+            let seen = seen.clone();
+            async move {
+                *seen.lock().unwrap() += 1;
+                ok(json!({}))
+            }
+        })
+        .build()
+        .unwrap();
+    let client = Client::builder()
+        .service(LocalTransport::new(server))
+        .build();
+    client
+        .call_action("svc", "count", ())
+        .suppress_response()
+        .await
+        .unwrap();
+    assert_eq!(*counter.lock().unwrap(), 1, "the job ran");
+    // PySOA's client would now wait for the suppressed response and time out; rsoa's does not.
+    client
+        .call_action("svc", "count", ())
+        .timeout(Duration::from_secs(5))
+        .await
+        .unwrap();
+    let mut options = CallOptions::new();
+    options.suppress_response = true;
+    client
+        .send_request("svc", vec![named("count")], &options)
+        .await
+        .unwrap();
+    assert!(client
+        .get_all_responses("svc", Some(Duration::from_millis(100)))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(*counter.lock().unwrap(), 3);
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_a_map_is_refused_before_sending() {
+    let h = harness();
+    let err = h
+        .client()
+        .call_action("svc", "square", Value::from(5))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CallError::InvalidRequest(_)), "{err}");
+}
+
+#[tokio::test]
+async fn a_response_the_wire_cannot_carry_becomes_response_not_serializable() {
+    // JSON has no bytes: through a JSON round trip the server's answer is replaced, as PySOA replaces it.
+    let server = service(Arc::new(Barrier::new(1)));
+    let client = Client::builder()
+        .service(LocalTransport::new(server).round_trip_with(rsoa_codec::JsonSerializer::default()))
+        .build();
+    let err = client.call_action("svc", "bytes", ()).await.unwrap_err();
+    match err {
+        CallError::Job { errors, .. } => assert_eq!(errors[0].code, "RESPONSE_NOT_SERIALIZABLE"),
+        other => panic!("{other}"),
+    }
+    // Without the round trip, bytes pass through untouched.
+    let plain = Client::builder()
+        .service(LocalTransport::new(service(Arc::new(Barrier::new(1)))))
+        .build();
+    let response = plain.call_action("svc", "bytes", ()).await.unwrap();
+    assert_eq!(response.body.get("raw"), Some(&Value::Bytes(vec![0, 1, 2])));
+}
+
+#[tokio::test]
+async fn field_error_helpers() {
+    let h = harness();
+    let outcome = h.call_action("fail", ()).await;
+    assert_field_errors(&outcome, &[("ALSO", "x")]);
+    assert_only_error_codes(&outcome, &["ALSO", "NOPE"]);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Stubs
+
+#[tokio::test]
+async fn a_stub_service_answers_and_records() {
+    use rsoa_test::{StubResponse, StubTransport};
+    let mut users = StubTransport::new("users");
+    let get = users.stub(
+        "get_user",
+        StubResponse::from_fn(|body| {
+            let id = body.get("id").and_then(Value::as_i64).unwrap_or(0);
+            Ok([
+                ("id", Value::from(id)),
+                ("name", Value::from(format!("user {id}"))),
+            ]
+            .into_iter()
+            .collect())
+        }),
+    );
+    let gone = users.stub(
+        "delete_user",
+        StubResponse::Errors(vec![WireError::new("NOT_ALLOWED", "No")]),
+    );
+    let client = Client::builder().service(users).build();
+    let response = client
+        .call_action("users", "get_user", &json!({"id": 7}))
+        .await
+        .unwrap();
+    assert_eq!(response.body.get("name"), Some(&Value::from("user 7")));
+    assert_only_error_codes(
+        &client.call_action("users", "delete_user", ()).await,
+        &["NOT_ALLOWED"],
+    );
+    assert_only_error_codes(
+        &client.call_action("users", "other", ()).await,
+        &["UNKNOWN"],
+    );
+    assert_eq!(
+        get.call_bodies(),
+        vec![[("id", Value::from(7))].into_iter().collect::<Map>()]
+    );
+    assert_eq!(gone.call_count(), 1);
+}
+
+#[tokio::test]
+async fn stubbing_one_action_of_a_real_service_merges_in_order() {
+    use rsoa_test::{StubResponse, StubTransport};
+    let real = LocalTransport::new(service(Arc::new(Barrier::new(1))));
+    let mut stubbed = StubTransport::wrap(real);
+    let fake = stubbed.stub(
+        "fake",
+        StubResponse::Body([("fake", true)].into_iter().collect()),
+    );
+    let fail = stubbed.stub(
+        "fake_fail",
+        StubResponse::Errors(vec![WireError::new("STUB_FAIL", "stubbed failure")]),
+    );
+    let client = Client::builder().service(stubbed).build();
+
+    let job = client
+        .call_actions("svc", [square(2), named("fake"), square(3)])
+        .await
+        .unwrap();
+    assert_eq!(
+        job.actions
+            .iter()
+            .map(|a| a.action.as_str())
+            .collect::<Vec<_>>(),
+        ["square", "fake", "square"]
+    );
+    assert_eq!(squares(&job), [Some(4), None, Some(9)]);
+    assert_eq!(fake.call_count(), 1);
+
+    // A stubbed failure stops the job: the real action after it is never sent.
+    let job = client
+        .call_actions("svc", [square(2), named("fake_fail"), square(3)])
+        .raise_action_errors(false)
+        .await
+        .unwrap();
+    assert_eq!(job.actions.len(), 2);
+    assert_eq!(job.actions[1].errors[0].code, "STUB_FAIL");
+    assert_eq!(fail.call_count(), 1);
+}
