@@ -229,6 +229,7 @@ pub struct CallAction<'c> {
     request: ActionRequest,
     body: Result<Map, ValueError>,
     options: CallOptions,
+    expansions: Vec<(String, Vec<String>)>,
 }
 
 impl<'c> CallAction<'c> {
@@ -244,10 +245,28 @@ impl<'c> CallAction<'c> {
             request,
             body,
             options: CallOptions::default(),
+            expansions: Vec::new(),
         }
     }
 
     option_setters!();
+
+    /// Expands objects of `object_type` in the response with these expansions (dotted for nested ones), using the
+    /// client's [`ExpansionSettings`](crate::ExpansionSettings).
+    pub fn expand<S: Into<String>>(
+        mut self,
+        object_type: &str,
+        expansions: impl IntoIterator<Item = S>,
+    ) -> Self {
+        let paths = expansions.into_iter().map(Into::into);
+        match self.expansions.iter_mut().find(|(t, _)| t == object_type) {
+            Some((_, existing)) => existing.extend(paths),
+            None => self
+                .expansions
+                .push((object_type.to_owned(), paths.collect())),
+        }
+        self
+    }
 
     /// Sends the action without waiting for (or getting) a response.
     pub async fn suppress_response(mut self) -> Result<(), CallError> {
@@ -275,6 +294,10 @@ impl<'c> IntoFuture for CallAction<'c> {
             let mut response = response.unwrap_or_default();
             job_errors(&self.service, &response, true)?;
             action_errors(&self.service, &response.actions, &self.options)?;
+            let bodies = response.actions.iter_mut().map(|a| &mut a.body).collect();
+            self.client
+                .expand(bodies, &self.expansions, &self.options)
+                .await?;
             if response.actions.is_empty() {
                 // A server always answers a one-action job with one action response or a job error.
                 return Err(CallError::Transport {
@@ -300,6 +323,7 @@ pub struct CallActions<'c> {
     service: String,
     actions: Vec<ActionRequest>,
     options: CallOptions,
+    expansions: Vec<(String, Vec<String>)>,
 }
 
 impl<'c> CallActions<'c> {
@@ -309,10 +333,28 @@ impl<'c> CallActions<'c> {
             service: service.to_owned(),
             actions,
             options: CallOptions::default(),
+            expansions: Vec::new(),
         }
     }
 
     option_setters!();
+
+    /// Expands objects of `object_type` in the response with these expansions (dotted for nested ones), using the
+    /// client's [`ExpansionSettings`](crate::ExpansionSettings).
+    pub fn expand<S: Into<String>>(
+        mut self,
+        object_type: &str,
+        expansions: impl IntoIterator<Item = S>,
+    ) -> Self {
+        let paths = expansions.into_iter().map(Into::into);
+        match self.expansions.iter_mut().find(|(t, _)| t == object_type) {
+            Some((_, existing)) => existing.extend(paths),
+            None => self
+                .expansions
+                .push((object_type.to_owned(), paths.collect())),
+        }
+        self
+    }
 
     /// Keeps running later actions after one fails.
     pub fn continue_on_error(mut self, continue_on_error: bool) -> Self {
@@ -346,9 +388,13 @@ impl<'c> IntoFuture for CallActions<'c> {
                 .client
                 .call_job(&self.service, self.actions, &self.options)
                 .await?;
-            let response = response.unwrap_or_default();
+            let mut response = response.unwrap_or_default();
             job_errors(&self.service, &response, self.options.raise_job_errors)?;
             action_errors(&self.service, &response.actions, &self.options)?;
+            let bodies = response.actions.iter_mut().map(|a| &mut a.body).collect();
+            self.client
+                .expand(bodies, &self.expansions, &self.options)
+                .await?;
             Ok(response)
         })
     }

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use crate::call::{
     CallAction, CallActions, CallActionsParallel, CallJobsParallel, CallOptions, Job,
 };
+use crate::expansion::ExpansionSettings;
 use crate::middleware::{ClientMiddleware, RequestNext, ResponseNext};
 use crate::{CallError, IntoBody};
 
@@ -43,6 +44,7 @@ pub struct Client {
 
 struct Inner {
     services: HashMap<String, Arc<Service>>,
+    expansions: Option<ExpansionSettings>,
 }
 
 pub(crate) struct Service {
@@ -233,6 +235,10 @@ impl Client {
         Ok(responses)
     }
 
+    pub(crate) fn expansion_settings(&self) -> Option<&ExpansionSettings> {
+        self.inner.expansions.as_ref()
+    }
+
     pub(crate) fn service(&self, name: &str) -> Result<Arc<Service>, CallError> {
         self.inner
             .services
@@ -399,6 +405,7 @@ pub struct ClientBuilder {
     middleware: Vec<Arc<dyn ClientMiddleware>>,
     timeout: Option<Duration>,
     base: BaseContext,
+    expansions: Option<ExpansionSettings>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -511,6 +518,13 @@ impl ClientBuilder {
         self
     }
 
+    /// The types, routes and expansions this client can expand (see [`ExpansionSettings`]); check them with
+    /// [`ExpansionSettings::validate`] first.
+    pub fn expansions(mut self, settings: ExpansionSettings) -> ClientBuilder {
+        self.expansions = Some(settings);
+        self
+    }
+
     /// Builds the client. A service configured twice keeps the last transport given.
     pub fn build(self) -> Client {
         let default_timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
@@ -532,7 +546,10 @@ impl ClientBuilder {
             services.insert(name, Arc::new(service));
         }
         Client {
-            inner: Arc::new(Inner { services }),
+            inner: Arc::new(Inner {
+                services,
+                expansions: self.expansions,
+            }),
             base: Arc::new(self.base),
         }
     }

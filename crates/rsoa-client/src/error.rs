@@ -57,6 +57,12 @@ pub enum CallError {
     /// A response did not have the expected shape (from a typed call).
     #[error("unexpected response body: {0}")]
     InvalidResponse(#[source] ValueError),
+    /// An expansion was asked for that the client's expansion settings do not define.
+    #[error("invalid expansion: {0}")]
+    InvalidExpansion(String),
+    /// A blocking call was made from inside an async runtime, where it would stall the runtime.
+    #[error("a blocking call cannot run inside an async runtime; await the async client instead")]
+    BlockingInAsync,
     /// Client middleware refused the call.
     #[error("client middleware refused the call: {0}")]
     Middleware(String),

@@ -10,6 +10,8 @@
 //! | `call_jobs_parallel` | [`Client::call_jobs_parallel`] |
 //! | `send_request` / `get_all_responses` | [`Client::send_request`] / [`Client::get_all_responses`] |
 //! | `call_*_future` | every call is a future already: spawn it, or hold it and await it later |
+//! | `expansions={...}` | [`CallAction::expand`], with [`ExpansionSettings`] on the client |
+//! | synchronous calls | [`blocking::BlockingClient`] |
 //!
 //! Each call returns a builder whose methods set the call's options (timeout, switches, correlation id, extra
 //! context and control keys, continue-on-error, which errors to raise); awaiting it makes the call.
@@ -36,9 +38,11 @@
 //! # Ok(()) }
 //! ```
 
+pub mod blocking;
 mod call;
 mod client;
 mod error;
+mod expansion;
 mod middleware;
 
 pub use call::{
@@ -47,4 +51,5 @@ pub use call::{
 };
 pub use client::{Client, ClientBuilder, ServiceOptions, CLIENT_VERSION, DEFAULT_TIMEOUT};
 pub use error::CallError;
+pub use expansion::{ExpansionSettings, TypeExpansion, TypeRoute};
 pub use middleware::{request_fn, response_fn, ClientMiddleware, RequestNext, ResponseNext};

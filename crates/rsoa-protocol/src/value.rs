@@ -442,6 +442,11 @@ impl Map {
         self.position_of(key).map(|i| &self.entries[i].1)
     }
 
+    /// The value of any key, mutably.
+    pub fn get_value_mut(&mut self, key: &Value) -> Option<&mut Value> {
+        self.position_of(key).map(move |i| &mut self.entries[i].1)
+    }
+
     /// Whether a string key is present.
     pub fn contains_key(&self, key: &str) -> bool {
         self.position(key).is_some()
@@ -492,12 +497,14 @@ impl Map {
     }
 
     /// The entries in order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&Value, &Value)> {
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&Value, &Value)> + ExactSizeIterator {
         self.entries.iter().map(|(k, v)| (k, v))
     }
 
     /// The entries in order, values mutable.
-    pub fn iter_mut(&mut self) -> impl ExactSizeIterator<Item = (&Value, &mut Value)> {
+    pub fn iter_mut(
+        &mut self,
+    ) -> impl DoubleEndedIterator<Item = (&Value, &mut Value)> + ExactSizeIterator {
         self.entries.iter_mut().map(|(k, v)| (&*k, v))
     }
 

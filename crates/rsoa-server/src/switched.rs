@@ -24,7 +24,7 @@ use crate::{Action, ActionContext, ActionDescription, ActionError, RawAction};
 ///     .case(7, rsoa_server::action_fn(|_: Empty, _ctx: ActionContext| async {
 ///         Ok::<_, ActionError>(serde_json::json!({"greeting": "howdy"}))
 ///     }))
-///     .default(rsoa_server::action_fn(|_: Empty, _ctx: ActionContext| async {
+///     .default_action(rsoa_server::action_fn(|_: Empty, _ctx: ActionContext| async {
 ///         Ok::<_, ActionError>(serde_json::json!({"greeting": "hello"}))
 ///     }));
 /// let server = Server::builder("example").raw_action("greet", greet).build().unwrap();

@@ -1204,3 +1204,54 @@ async fn stubbing_one_action_of_a_real_service_merges_in_order() {
     assert_eq!(job.actions[1].errors[0].code, "STUB_FAIL");
     assert_eq!(fail.call_count(), 1);
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// The blocking facade
+
+#[test]
+fn the_blocking_client_calls_from_synchronous_code() {
+    use rsoa_client::blocking::BlockingClient;
+    let client = Client::builder()
+        .service(LocalTransport::new(service(Arc::new(Barrier::new(1)))).round_trip(true))
+        .build();
+    let blocking = BlockingClient::new(client).unwrap();
+    let response = blocking
+        .call_action("svc", "square", &json!({"number": 12}))
+        .unwrap();
+    assert_eq!(response.body.get("square"), Some(&Value::from(144)));
+    let job = blocking
+        .call_actions("svc", [square(1), square(2)])
+        .unwrap();
+    assert_eq!(squares(&job), [Some(1), Some(4)]);
+    let many = blocking
+        .call_actions_parallel("svc", [square(3), square(4)])
+        .unwrap();
+    assert_eq!(many.len(), 2);
+    let with_options = blocking
+        .run(
+            blocking
+                .client()
+                .call_action("svc", "context", ())
+                .switch(4),
+        )
+        .unwrap();
+    assert_eq!(
+        with_options.body.get("switches"),
+        Some(&Value::Array(vec![4.into()]))
+    );
+}
+
+#[tokio::test]
+async fn the_blocking_client_refuses_to_block_inside_a_runtime() {
+    use rsoa_client::blocking::BlockingClient;
+    let blocking =
+        tokio::task::spawn_blocking(|| BlockingClient::new(Client::builder().build()).unwrap())
+            .await
+            .unwrap();
+    let err = blocking.call_action("svc", "square", ()).unwrap_err();
+    assert!(matches!(err, CallError::BlockingInAsync), "{err}");
+    // Dropping a runtime inside another is not allowed either; hand it back to a blocking thread.
+    tokio::task::spawn_blocking(move || drop(blocking))
+        .await
+        .unwrap();
+}
