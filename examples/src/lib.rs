@@ -135,7 +135,9 @@ impl Action for Invoice {
         request: InvoiceRequest,
         _ctx: ActionContext,
     ) -> Result<InvoiceResponse, ActionError> {
-        let issued = Date::new(2026, 11, 27)?;
+        // `?` on a ValueError reports a caller error (it is meant for the request); a failure of the service's own
+        // values is a server error instead.
+        let issued = Date::new(2026, 11, 27).map_err(ActionError::server_error)?;
         let mut total = rust_decimal::Decimal::ZERO;
         for (i, line) in request.lines.iter().enumerate() {
             let price = to_rust_decimal(&line.price, format!("lines.{i}.price"))?;
@@ -148,13 +150,20 @@ impl Action for Invoice {
                     .with_field("due"),
             );
         }
-        let issued_at = DateTime::new(issued, rsoa_protocol::Time::new(9, 30, 0, 0)?);
+        let issued_at = DateTime::new(
+            issued,
+            rsoa_protocol::Time::new(9, 30, 0, 0).map_err(ActionError::server_error)?,
+        );
         Ok(InvoiceResponse {
-            total: total.to_string().parse()?,
+            total: total
+                .to_string()
+                .parse()
+                .map_err(ActionError::server_error)?,
             due: request.due,
             days_to_pay,
             issued_at,
-            issued_at_utc: UtcDateTime::from_epoch_micros(issued_at.epoch_micros())?,
+            issued_at_utc: UtcDateTime::from_epoch_micros(issued_at.epoch_micros())
+                .map_err(ActionError::server_error)?,
         })
     }
 }

@@ -169,7 +169,7 @@ macro_rules! option_setters {
             self
         }
 
-        /// Replaces every option at once.
+        /// Replaces every option at once, including any set before on this builder.
         pub fn options(mut self, options: CallOptions) -> Self {
             self.options = options;
             self
@@ -268,6 +268,14 @@ impl<'c> CallAction<'c> {
         self
     }
 
+    /// Makes the call and converts the response body into `T` (a body that does not fit is
+    /// [`CallError::InvalidResponse`]).
+    pub async fn typed<T: serde::de::DeserializeOwned>(self) -> Result<T, CallError> {
+        self.await?
+            .into_body_as()
+            .map_err(CallError::InvalidResponse)
+    }
+
     /// Sends the action without waiting for (or getting) a response.
     pub async fn suppress_response(mut self) -> Result<(), CallError> {
         self.options.suppress_response = true;
@@ -285,6 +293,8 @@ impl<'c> IntoFuture for CallAction<'c> {
 
     fn into_future(mut self) -> Self::IntoFuture {
         Box::pin(async move {
+            // An awaited call wants its response; `suppress_response()` is the way to send without one.
+            self.options.suppress_response = false;
             self.request.body = self.body.map_err(CallError::InvalidRequest)?;
             let action = self.request.action.clone();
             let response = self

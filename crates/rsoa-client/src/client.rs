@@ -40,7 +40,12 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Client {
     inner: Arc<Inner>,
     base: Arc<BaseContext>,
+    /// Requests sent with `send_request` and not yet collected, per service. Shared by clones; a client made with
+    /// [`Client::with_context`] (each server job's client) has its own.
+    outstanding: Arc<Mutex<HashMap<String, Vec<Outstanding>>>>,
 }
+
+type Outstanding = (u64, JoinHandle<Result<ClientResponse, CallError>>);
 
 struct Inner {
     services: HashMap<String, Arc<Service>>,
@@ -53,7 +58,6 @@ pub(crate) struct Service {
     middleware: Vec<Arc<dyn ClientMiddleware>>,
     timeout: Duration,
     next_request_id: AtomicU64,
-    outstanding: Mutex<Vec<(u64, JoinHandle<Result<ClientResponse, CallError>>)>>,
 }
 
 /// What a client puts in every request's context.
@@ -96,6 +100,7 @@ impl Client {
     pub fn with_context(&self, context: &Context) -> Client {
         Client {
             inner: self.inner.clone(),
+            outstanding: Arc::default(),
             base: Arc::new(BaseContext {
                 correlation_id: Some(context.correlation_id.clone()).filter(|c| !c.is_empty()),
                 switches: context.switches.iter().copied().collect(),
@@ -186,53 +191,50 @@ impl Client {
         if let Some(pending) = pending {
             let svc2 = svc.clone();
             let handle = tokio::spawn(async move { svc2.receive(pending).await });
-            lock(&svc.outstanding).push((request_id, handle));
+            lock(&self.outstanding)
+                .entry(service.to_owned())
+                .or_default()
+                .push((request_id, handle));
         }
         Ok(request_id)
     }
 
-    /// Waits for every response to the requests this client sent to `service` with [`Client::send_request`]
-    /// (requests sent by other clients, including clones, are theirs), returning `(request id, response)` pairs in
-    /// the order the requests were sent. Each response is waited for up to `timeout` (the service's default when
-    /// `None`); one that does not come fails the whole call, and the others are still collected by the next call.
+    /// Waits for the responses to every request this client (or a clone of it) sent to `service` with
+    /// [`Client::send_request`], returning each request's outcome by id, in the order the requests were sent.
+    ///
+    /// Each response is waited for up to `timeout` (the service's default when `None`); one that does not come in
+    /// time is reported as [`CallError::Timeout`] for that request alone, and every other outcome is still
+    /// returned. Nothing is left outstanding afterwards.
     pub async fn get_all_responses(
         &self,
         service: &str,
         timeout: Option<Duration>,
-    ) -> Result<Vec<(u64, JobResponse)>, CallError> {
+    ) -> Result<Vec<(u64, Result<JobResponse, CallError>)>, CallError> {
         let svc = self.service(service)?;
         let timeout = timeout.unwrap_or(svc.timeout);
-        let mut responses = Vec::new();
-        loop {
-            let next = {
-                let mut outstanding = lock(&svc.outstanding);
-                if outstanding.is_empty() {
-                    break;
-                }
-                outstanding.remove(0)
-            };
-            let (request_id, mut handle) = next;
-            match tokio::time::timeout(timeout, &mut handle).await {
-                Ok(Ok(result)) => responses.push((request_id, result?.job)),
-                Ok(Err(join_error)) => {
-                    return Err(CallError::Transport {
-                        service: service.to_owned(),
-                        source: rsoa_transport::Error::connection(format!(
-                            "response task failed: {join_error}"
-                        )),
-                    })
-                }
+        let pending = lock(&self.outstanding).remove(service).unwrap_or_default();
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut outcomes = Vec::with_capacity(pending.len());
+        for (request_id, mut handle) in pending {
+            let outcome = match tokio::time::timeout_at(deadline, &mut handle).await {
+                Ok(Ok(result)) => result.map(|r| r.job),
+                Ok(Err(join_error)) => Err(CallError::Transport {
+                    service: service.to_owned(),
+                    source: rsoa_transport::Error::connection(format!(
+                        "response task failed: {join_error}"
+                    )),
+                }),
                 Err(_) => {
-                    // Keep waiting for it next time rather than losing it.
-                    lock(&svc.outstanding).insert(0, (request_id, handle));
-                    return Err(CallError::Timeout {
+                    handle.abort();
+                    Err(CallError::Timeout {
                         service: service.to_owned(),
                         after: timeout,
-                    });
+                    })
                 }
-            }
+            };
+            outcomes.push((request_id, outcome));
         }
-        Ok(responses)
+        Ok(outcomes)
     }
 
     pub(crate) fn expansion_settings(&self) -> Option<&ExpansionSettings> {
@@ -541,7 +543,6 @@ impl ClientBuilder {
                 middleware,
                 timeout: options.timeout.unwrap_or(default_timeout),
                 next_request_id: AtomicU64::new(first_id),
-                outstanding: Mutex::new(Vec::new()),
             };
             services.insert(name, Arc::new(service));
         }
@@ -551,6 +552,7 @@ impl ClientBuilder {
                 expansions: self.expansions,
             }),
             base: Arc::new(self.base),
+            outstanding: Arc::default(),
         }
     }
 }

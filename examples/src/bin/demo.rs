@@ -129,9 +129,9 @@ async fn main() -> Result<(), CallError> {
                 .await?,
         );
     }
-    for (id, job) in client.get_all_responses("example", None).await? {
+    for (id, outcome) in client.get_all_responses("example", None).await? {
         println!("    request {id} (sent: {}):", ids.contains(&id));
-        show_job(&job);
+        show_job(&outcome?);
     }
 
     println!(

@@ -286,8 +286,10 @@ async fn send_request_and_get_all_responses() {
         .unwrap();
     assert_eq!(second, first + 1, "request ids count up per service");
     let responses = client.get_all_responses("svc", None).await.unwrap();
-    let got: Vec<(u64, Vec<Option<i64>>)> =
-        responses.iter().map(|(id, r)| (*id, squares(r))).collect();
+    let got: Vec<(u64, Vec<Option<i64>>)> = responses
+        .iter()
+        .map(|(id, r)| (*id, squares(r.as_ref().unwrap())))
+        .collect();
     assert_eq!(got, [(first, vec![Some(9)]), (second, vec![Some(16)])]);
     assert!(
         client
@@ -297,6 +299,84 @@ async fn send_request_and_get_all_responses() {
             .is_empty(),
         "nothing is left outstanding"
     );
+}
+
+#[tokio::test]
+async fn one_late_response_does_not_lose_the_others() {
+    let h = harness();
+    let client = h.client();
+    let wait = vec![action("wait", &json!({"millis": 5_000})).unwrap()];
+    let slow = client
+        .send_request("svc", wait, &CallOptions::new())
+        .await
+        .unwrap();
+    let quick = client
+        .send_request("svc", vec![square(5)], &CallOptions::new())
+        .await
+        .unwrap();
+    let outcomes = client
+        .get_all_responses("svc", Some(Duration::from_millis(200)))
+        .await
+        .unwrap();
+    assert_eq!(outcomes.len(), 2);
+    assert_eq!(outcomes[0].0, slow);
+    assert!(matches!(outcomes[0].1, Err(CallError::Timeout { .. })));
+    assert_eq!(outcomes[1].0, quick);
+    assert_eq!(squares(outcomes[1].1.as_ref().unwrap()), [Some(25)]);
+}
+
+#[tokio::test]
+async fn outstanding_requests_belong_to_their_client() {
+    let h = harness();
+    let client = h.client();
+    let mine = client
+        .send_request("svc", vec![square(2)], &CallOptions::new())
+        .await
+        .unwrap();
+    // A server job's chained client is a different client: it cannot collect this request.
+    let mut context = rsoa_protocol::Context::default();
+    context.correlation_id = "c".into();
+    let chained = client.with_context(&context);
+    assert!(chained
+        .get_all_responses("svc", None)
+        .await
+        .unwrap()
+        .is_empty());
+    // A clone shares the list.
+    let clone = client.clone();
+    let outcomes = clone.get_all_responses("svc", None).await.unwrap();
+    assert_eq!(
+        outcomes.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        [mine]
+    );
+}
+
+#[tokio::test]
+async fn typed_calls_convert_the_body() {
+    #[derive(Deserialize, Debug)]
+    struct Squared {
+        square: i64,
+    }
+    #[derive(Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Wrong {
+        missing: String,
+    }
+    let h = harness();
+    let squared: Squared = h
+        .client()
+        .call_action("svc", "square", &json!({"number": 6}))
+        .typed()
+        .await
+        .unwrap();
+    assert_eq!(squared.square, 36);
+    let err = h
+        .client()
+        .call_action("svc", "square", &json!({"number": 6}))
+        .typed::<Wrong>()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CallError::InvalidResponse(_)), "{err}");
 }
 
 #[tokio::test]
@@ -1037,6 +1117,34 @@ async fn a_timed_out_call_never_hands_its_late_response_to_the_next_call() {
         .await
         .unwrap();
     assert_eq!(response.body.get("square"), Some(&Value::from(16)));
+}
+
+#[tokio::test]
+async fn a_spawned_job_survives_its_callers_timeout() {
+    // With spawn_jobs, a job keeps running after its caller stops waiting, as on a real server.
+    let finished = Arc::new(tokio::sync::Notify::new());
+    let signal = finished.clone();
+    let server = Server::builder("svc")
+        .action_fn("slow", move |_: Empty, _ctx: ActionContext| {
+            let signal = signal.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                signal.notify_one();
+                ok(json!({}))
+            }
+        })
+        .build()
+        .unwrap();
+    let client = Client::builder()
+        .service(LocalTransport::new(server).spawn_jobs(true))
+        .build();
+    let err = client
+        .call_action("svc", "slow", ())
+        .timeout(Duration::from_millis(10))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CallError::Timeout { .. }), "{err}");
+    within(finished.notified()).await;
 }
 
 #[tokio::test]
