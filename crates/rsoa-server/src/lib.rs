@@ -33,6 +33,7 @@ mod action;
 mod builtin;
 mod middleware;
 mod panic;
+mod serve;
 mod server;
 mod switched;
 
@@ -41,6 +42,7 @@ use std::future::Future;
 pub use action::{Action, ActionContext, ActionDescription, ActionError, RawAction};
 pub use builtin::HealthReport;
 pub use middleware::{action_response_fn, boxed, job_fn, ActionNext, JobNext, ServerMiddleware};
+pub use serve::{serve, shutdown_signal, ServeOutcome};
 pub use server::{Server, ServerBuilder, ServerSettings};
 pub use switched::SwitchedAction;
 

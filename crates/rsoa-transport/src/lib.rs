@@ -197,6 +197,13 @@ pub struct ReceivedJob {
     pub reply: ReplyHandle,
 }
 
+impl ReceivedJob {
+    /// A received job and how to answer it.
+    pub fn new(job: IncomingJob, reply: ReplyHandle) -> ReceivedJob {
+        ReceivedJob { job, reply }
+    }
+}
+
 /// A transport's private record of how to answer one request (reply queue, framing, serializer, …).
 pub struct ReplyHandle(Box<dyn std::any::Any + Send + Sync>);
 
@@ -235,6 +242,10 @@ pub trait ServerTransport: Send + Sync + 'static {
         meta: Map,
         response: JobResponse,
     ) -> BoxFuture<'_, Result<(), Error>>;
+
+    /// Stops taking new requests from the backend. Requests already taken are still returned by
+    /// [`ServerTransport::receive`], after which it returns [`Error::Closed`]; nothing taken is lost.
+    fn stop_receiving(&self) {}
 }
 
 /// What went wrong in a transport.

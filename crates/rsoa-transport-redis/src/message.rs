@@ -1,0 +1,143 @@
+//! From an envelope to the frames pushed to Redis, and from popped frames back to an envelope.
+
+use rsoa_codec::Serializer;
+use rsoa_protocol::{Map, Value};
+
+use crate::frame::{self, ProtocolVersion};
+
+/// Why a message could not be turned into frames.
+#[derive(Debug)]
+pub(crate) enum EncodeError {
+    /// The serializer refused a value.
+    NotSerializable(rsoa_codec::Error),
+    /// The serialized envelope is larger than allowed (or needs chunking the receiver cannot take).
+    TooLarge { size: usize, limit: usize },
+}
+
+/// Serializes an envelope and frames it: one frame, or `ceil(len / threshold)` chunks when `chunk_threshold` is
+/// set and the message is larger (only v3 can carry chunks; for older versions a message that would need them is
+/// too large, as in PySOA).
+pub(crate) fn encode(
+    serializer: &dyn Serializer,
+    version: ProtocolVersion,
+    envelope: &Value,
+    max_size: usize,
+    chunk_threshold: Option<usize>,
+) -> Result<Vec<Vec<u8>>, EncodeError> {
+    let blob = serializer
+        .encode(envelope)
+        .map_err(EncodeError::NotSerializable)?;
+    if blob.len() > max_size {
+        return Err(EncodeError::TooLarge {
+            size: blob.len(),
+            limit: max_size,
+        });
+    }
+    let mime = serializer.mime_type();
+    match chunk_threshold {
+        Some(threshold) if blob.len() > threshold && threshold > 0 => {
+            if version != ProtocolVersion::V3 {
+                return Err(EncodeError::TooLarge {
+                    size: blob.len(),
+                    limit: threshold,
+                });
+            }
+            let chunks: Vec<&[u8]> = blob.chunks(threshold).collect();
+            let count = chunks.len();
+            Ok(chunks
+                .into_iter()
+                .enumerate()
+                .map(|(i, chunk)| frame::write(version, mime, Some((count, i + 1)), chunk))
+                .collect())
+        }
+        _ => Ok(vec![frame::write(version, mime, None, &blob)]),
+    }
+}
+
+/// The envelope `{request_id, meta, body}` in PySOA's key order.
+pub(crate) fn envelope(request_id: Value, meta: Map, body: Value) -> Value {
+    let mut map = Map::with_capacity(3);
+    map.push("request_id", request_id);
+    map.push("meta", meta);
+    map.push("body", body);
+    Value::Map(map)
+}
+
+/// A decoded message.
+#[derive(Debug)]
+pub(crate) struct Decoded {
+    pub(crate) request_id: Value,
+    pub(crate) meta: Map,
+    pub(crate) body: Value,
+    pub(crate) version: ProtocolVersion,
+}
+
+/// The serializer for a frame's `content-type`, or the default when it names none this side knows.
+pub(crate) fn serializer_for(
+    content_type: Option<&str>,
+    default: &'static dyn Serializer,
+) -> &'static dyn Serializer {
+    content_type
+        .and_then(rsoa_codec::by_mime_type)
+        .unwrap_or(default)
+}
+
+/// Decodes a whole (reassembled) payload into its envelope, checking it the way PySOA's transport does.
+pub(crate) fn decode(
+    payload: &[u8],
+    version: ProtocolVersion,
+    serializer: &'static dyn Serializer,
+) -> Result<Decoded, String> {
+    let value = serializer
+        .decode(payload)
+        .map_err(|e| format!("cannot decode the message: {e}"))?;
+    let Value::Map(mut map) = value else {
+        return Err(format!("the message is a {}, not a map", value.kind()));
+    };
+    let meta = match map.remove("meta") {
+        None => Map::new(),
+        Some(Value::Map(meta)) => meta,
+        Some(other) => return Err(format!("meta is a {}, not a map", other.kind())),
+    };
+    let request_id = match map.remove("request_id") {
+        None | Some(Value::Null) => return Err("the message has no request_id".to_owned()),
+        Some(id) => id,
+    };
+    let body = map.remove("body").unwrap_or_default();
+    Ok(Decoded {
+        request_id,
+        meta,
+        body,
+        version,
+    })
+}
+
+/// The epoch-seconds expiry in a meta map, if set and truthy.
+pub(crate) fn expiry(meta: &Map) -> Option<f64> {
+    meta.get("__expiry__")
+        .and_then(Value::as_f64)
+        .filter(|e| *e != 0.0)
+}
+
+/// The current time in epoch seconds, as Python's `time.time()`.
+pub(crate) fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Sets `__expiry__` in place, or appends it, as PySOA does.
+pub(crate) fn set_expiry(meta: &mut Map, at: f64) {
+    meta.insert("__expiry__", at);
+}
+
+/// Whether a requester's `meta.client_version` is new enough (0.70 or later) to receive `is_caller_error`.
+pub(crate) fn wants_caller_flag(meta: &Map) -> bool {
+    match meta.get("client_version") {
+        Some(Value::Array(parts)) => {
+            let version: Vec<i64> = parts.iter().map(|p| p.as_i64().unwrap_or(0)).collect();
+            version.as_slice() >= [0, 70, 0].as_slice()
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,321 @@
+//! The server half: pop requests from the service's queue on every master at once, push responses to each
+//! request's reply queue.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rsoa_codec::Serializer;
+use rsoa_protocol::{Error as WireError, ErrorCode, JobResponse, Map, Value};
+use rsoa_transport::{
+    BoxFuture, Error, IncomingJob, JobBody, ReceivedJob, ReplyHandle, ServerTransport,
+};
+use tokio::sync::{mpsc, Mutex};
+
+use crate::backend::RedisBackend;
+use crate::frame::{self, ProtocolVersion};
+use crate::message::{self, EncodeError};
+use crate::ring::{service_queue_key, KEY_PREFIX};
+
+/// How long one blocking pop waits at most, so that receivers notice a shutdown quickly.
+const POP_SLICE: f64 = 1.0;
+
+/// A server transport for one service over the Redis gateway.
+///
+/// A receiver task per master waits on the service's queue (PySOA's server polls the masters one after another,
+/// waiting up to the receive timeout on each), so a request on any master is picked up at once. Receivers hand
+/// requests over through a small buffer and stop popping when it is full, so a busy server leaves work in Redis
+/// for other servers. Malformed messages, chunked requests, requests without `reply_to` and expired requests are
+/// logged and dropped; none of them can stop the server.
+pub struct RedisServerTransport {
+    shared: Arc<Shared>,
+    receiver: Mutex<mpsc::Receiver<ReceivedJob>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+struct Shared {
+    backend: RedisBackend,
+    service: String,
+    default: &'static dyn Serializer,
+    stopping: AtomicBool,
+}
+
+/// How to answer one request.
+struct Reply {
+    key: String,
+    version: ProtocolVersion,
+    serializer: &'static dyn Serializer,
+    caller_flag: bool,
+}
+
+impl fmt::Debug for RedisServerTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisServerTransport")
+            .field("service", &self.shared.service)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisServerTransport {
+    /// Starts receiving requests for `service` on every master of `backend`. Needs a Tokio runtime.
+    pub fn new(
+        backend: &RedisBackend,
+        service: &str,
+    ) -> Result<RedisServerTransport, crate::Error> {
+        let settings = backend.settings();
+        settings.validate_server()?;
+        let mime = settings.default_serializer_config.mime_type()?;
+        let default = rsoa_codec::by_mime_type(mime)
+            .ok_or_else(|| crate::Error::Settings(format!("no serializer for {mime}")))?;
+        let batch = settings.receive_batch_size.unwrap_or(1);
+        let (sender, receiver) = mpsc::channel(batch.max(1));
+        let shared = Arc::new(Shared {
+            backend: backend.clone(),
+            service: service.to_owned(),
+            default,
+            stopping: AtomicBool::new(false),
+        });
+        let tasks = (0..backend.inner.masters.len())
+            .map(|master| tokio::spawn(receive_loop(shared.clone(), master, batch, sender.clone())))
+            .collect();
+        Ok(RedisServerTransport {
+            shared,
+            receiver: Mutex::new(receiver),
+            tasks,
+        })
+    }
+}
+
+impl Drop for RedisServerTransport {
+    fn drop(&mut self) {
+        self.shared.stopping.store(true, Ordering::Relaxed);
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Pops requests from one master until the transport stops.
+async fn receive_loop(
+    shared: Arc<Shared>,
+    master: usize,
+    batch: usize,
+    sender: mpsc::Sender<ReceivedJob>,
+) {
+    let inner = &shared.backend.inner;
+    let key = service_queue_key(&shared.service);
+    let mut failures = 0_u32;
+    while !shared.stopping.load(Ordering::Relaxed) {
+        // Only pop when there is room to hand the request over, so nothing popped waits in this process while
+        // another server is idle.
+        let Ok(permit) = sender.reserve().await else {
+            return;
+        };
+        let mut connection = match inner.blocking(master).await {
+            Ok(c) => c,
+            Err(e) => {
+                failures += 1;
+                backoff(&shared, failures, &e).await;
+                continue;
+            }
+        };
+        let popped = match connection.blpop(&key, POP_SLICE).await {
+            Ok(Some(frame)) => {
+                let mut frames = vec![frame];
+                if batch > 1 {
+                    match connection.lpop_many(&key, batch - 1).await {
+                        Ok(more) => frames.extend(more),
+                        Err(e) => {
+                            tracing::warn!(service = %shared.service, error = %e, "LPOP failed")
+                        }
+                    }
+                }
+                frames
+            }
+            Ok(None) => {
+                failures = 0;
+                continue;
+            }
+            Err(e) => {
+                connection.discard();
+                failures += 1;
+                backoff(&shared, failures, &e).await;
+                continue;
+            }
+        };
+        failures = 0;
+        drop(connection);
+        let mut permit = Some(permit);
+        for frame in popped {
+            let Some(job) = accept(&shared, &frame) else {
+                continue;
+            };
+            match permit.take() {
+                Some(p) => p.send(job),
+                None => {
+                    if sender.send(job).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn backoff(shared: &Shared, failures: u32, error: &Error) {
+    let pause = Duration::from_millis((50_u64 << failures.min(6)).min(2_000));
+    tracing::error!(service = %shared.service, %error, ?pause, "receiving from Redis failed; retrying");
+    tokio::time::sleep(pause).await;
+}
+
+/// Checks and decodes a popped request; logs and drops anything a server should not run.
+fn accept(shared: &Shared, bytes: &Bytes) -> Option<ReceivedJob> {
+    let service = &shared.service;
+    let drop_it = |why: &str| {
+        tracing::warn!(%service, size = bytes.len(), reason = why, "dropping a message from the service queue");
+        None
+    };
+    let parsed = match frame::parse(bytes) {
+        Ok(parsed) => parsed,
+        Err(e) => return drop_it(&e.to_string()),
+    };
+    if parsed.chunk_count.is_some() {
+        return drop_it("requests cannot be chunked");
+    }
+    let serializer = message::serializer_for(parsed.content_type, shared.default);
+    let decoded = match message::decode(parsed.payload, parsed.version, serializer) {
+        Ok(decoded) => decoded,
+        Err(e) => return drop_it(&e),
+    };
+    if message::expiry(&decoded.meta).is_some_and(|at| at < message::now()) {
+        tracing::debug!(%service, "dropping an expired request");
+        return None;
+    }
+    let Some(reply_to) = decoded.meta.get("reply_to").and_then(Value::as_str) else {
+        return drop_it("the request has no meta.reply_to to answer to");
+    };
+    let reply = Reply {
+        key: format!("{KEY_PREFIX}{reply_to}"),
+        version: decoded.version,
+        serializer,
+        caller_flag: message::wants_caller_flag(&decoded.meta),
+    };
+    let job = IncomingJob::new(decoded.request_id, decoded.meta, JobBody::Raw(decoded.body));
+    Some(ReceivedJob::new(job, ReplyHandle::new(reply)))
+}
+
+impl ServerTransport for RedisServerTransport {
+    fn service_name(&self) -> &str {
+        &self.shared.service
+    }
+
+    fn receive(&self) -> BoxFuture<'_, Result<Option<ReceivedJob>, Error>> {
+        Box::pin(async move {
+            let timeout = Duration::from_secs(
+                self.shared
+                    .backend
+                    .settings()
+                    .receive_timeout_in_seconds
+                    .max(1),
+            );
+            let mut receiver = self.receiver.lock().await;
+            match tokio::time::timeout(timeout, receiver.recv()).await {
+                Ok(Some(job)) => Ok(Some(job)),
+                Ok(None) => Err(Error::Closed),
+                Err(_) => Ok(None),
+            }
+        })
+    }
+
+    fn stop_receiving(&self) {
+        self.shared.stopping.store(true, Ordering::Relaxed);
+    }
+
+    fn respond(
+        &self,
+        reply: ReplyHandle,
+        request_id: Value,
+        meta: Map,
+        response: JobResponse,
+    ) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(async move {
+            let reply = reply
+                .downcast::<Reply>()
+                .map_err(|_| Error::invalid_message("foreign reply handle", "not a Redis reply"))?;
+            let inner = &self.shared.backend.inner;
+            let settings = &inner.settings;
+            let mut meta = meta;
+            let ttl = settings.message_expiry_in_seconds;
+            message::set_expiry(&mut meta, message::now() + ttl as f64);
+            let envelope = message::envelope(
+                request_id.clone(),
+                meta.clone(),
+                response.to_value(reply.caller_flag),
+            );
+            let limit = settings.max_message_size(true);
+            let frames = match message::encode(
+                reply.serializer,
+                reply.version,
+                &envelope,
+                limit,
+                settings.chunk_threshold(),
+            ) {
+                Ok(frames) => frames,
+                Err(failure) => {
+                    // PySOA answers with a job error instead, framed as v3 in the server's default serializer (it
+                    // no longer knows the request's); Python clients read either, so rsoa does the same.
+                    let (code, message) = match failure {
+                        EncodeError::TooLarge { size, .. } => {
+                            tracing::error!(service = %self.shared.service, size, "response too large");
+                            (
+                                ErrorCode::RESPONSE_TOO_LARGE,
+                                "Could not send the response because it was too large",
+                            )
+                        }
+                        EncodeError::NotSerializable(e) => {
+                            tracing::error!(service = %self.shared.service, error = %e, "response not serializable");
+                            (
+                                ErrorCode::RESPONSE_NOT_SERIALIZABLE,
+                                "Could not send the response because it failed to serialize",
+                            )
+                        }
+                    };
+                    let replacement = JobResponse::from_errors(vec![WireError::new(code, message)]);
+                    let envelope = message::envelope(
+                        request_id,
+                        meta,
+                        replacement.to_value(reply.caller_flag),
+                    );
+                    message::encode(
+                        self.shared.default,
+                        ProtocolVersion::V3,
+                        &envelope,
+                        usize::MAX,
+                        None,
+                    )
+                    .map_err(|_| {
+                        Error::invalid_message(
+                            "cannot encode the error response",
+                            "encoding failed",
+                        )
+                    })?
+                }
+            };
+            if let Some(threshold) = settings.log_threshold(true) {
+                let size: usize = frames.iter().map(Vec::len).sum();
+                if size > threshold {
+                    tracing::warn!(target: "rsoa::transport::oversized_message", service = %self.shared.service, size, "large response");
+                }
+            }
+            let master = inner.reply_master(&reply.key);
+            for frame in frames {
+                inner
+                    .push(master, &reply.key, ttl, Bytes::from(frame), None)
+                    .await?;
+            }
+            Ok(())
+        })
+    }
+}

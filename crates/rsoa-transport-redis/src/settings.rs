@@ -1,0 +1,471 @@
+//! Redis gateway settings, with PySOA's names and defaults, loadable from JSON.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::frame::ProtocolVersion;
+use crate::Error;
+
+/// Which kind of Redis deployment holds the queues.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum BackendType {
+    /// One or more independent Redis servers (PySOA's `redis.standard`).
+    #[serde(rename = "redis.standard")]
+    Standard,
+    /// Masters found through Redis Sentinel (PySOA's `redis.sentinel`).
+    #[serde(rename = "redis.sentinel")]
+    Sentinel,
+    /// A Redis Cluster (beyond PySOA: every key the protocol touches is a single key, so it works on a cluster).
+    #[serde(rename = "redis.cluster")]
+    Cluster,
+}
+
+/// A host: `"host"` (port from `redis_port`), `"host:port"`, or `["host", port]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Host {
+    /// A name or address, optionally with `:port`.
+    Name(String),
+    /// A name or address and a port.
+    Pair(String, u16),
+}
+
+impl Host {
+    /// The host and port, using `default_port` when the host gives none.
+    pub fn resolve(&self, default_port: u16) -> Result<(String, u16), Error> {
+        match self {
+            Host::Pair(host, port) => Ok((host.clone(), *port)),
+            Host::Name(name) => match name.rsplit_once(':') {
+                // An IPv6 address without a port has colons too; only take a suffix that is a port number.
+                Some((host, port)) if !host.is_empty() && !host.ends_with(':') => {
+                    match port.parse() {
+                        Ok(port) => Ok((host.trim_matches(['[', ']']).to_owned(), port)),
+                        Err(_) => Err(Error::Settings(format!(
+                            "host {name:?} has an invalid port"
+                        ))),
+                    }
+                }
+                _ => Ok((name.clone(), default_port)),
+            },
+        }
+    }
+}
+
+/// Connection options, named as redis-py names them in PySOA's `connection_kwargs` and `sentinel_kwargs`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ConnectionSettings {
+    /// The ACL user name (Redis 6 and later).
+    pub username: Option<String>,
+    /// The password.
+    pub password: Option<String>,
+    /// The database number (`redis_db` sets it too).
+    pub db: Option<u8>,
+    /// Whether to use TLS.
+    pub ssl: bool,
+    /// A PEM file of certificate authorities to trust, for TLS.
+    pub ssl_ca_certs: Option<String>,
+    /// How long to wait for a connection, in seconds (default 5).
+    pub socket_connect_timeout: f64,
+    /// How long to wait for a command's reply, in seconds (none by default; blocking pops are never cut short).
+    pub socket_timeout: Option<f64>,
+    /// Whether to enable TCP keep-alive (default true).
+    pub socket_keepalive: bool,
+    /// The longest pause between reconnection attempts, in seconds (default 2).
+    pub reconnect_max_delay: f64,
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> ConnectionSettings {
+        ConnectionSettings {
+            username: None,
+            password: None,
+            db: None,
+            ssl: false,
+            ssl_ca_certs: None,
+            socket_connect_timeout: 5.0,
+            socket_timeout: None,
+            socket_keepalive: true,
+            reconnect_max_delay: 2.0,
+        }
+    }
+}
+
+/// Where the Redis servers are (PySOA's `backend_layer_kwargs`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
+pub struct BackendSettings {
+    /// The Redis servers (standard), the Sentinels (sentinel) or the cluster's seed nodes (cluster). Empty means
+    /// `localhost` on the default port.
+    pub hosts: Vec<Host>,
+    /// The port of hosts given without one (default 6379; 26379 for Sentinels, unlike PySOA, which wrongly uses
+    /// 6379 there).
+    pub redis_port: Option<u16>,
+    /// The database number.
+    pub redis_db: Option<u8>,
+    /// How to connect to the Redis servers.
+    pub connection_kwargs: ConnectionSettings,
+    /// The Sentinel master names, in ring order; must be the same list, in the same order, on every client and
+    /// server (PySOA would ask the Sentinels when empty, whose answer's order is not stable, so rsoa requires it).
+    pub sentinel_services: Vec<String>,
+    /// How many times to retry finding a master after a failover (default 0).
+    pub sentinel_failover_retries: u32,
+    /// How to connect to the Sentinels.
+    pub sentinel_kwargs: ConnectionSettings,
+}
+
+/// Which serializer a transport writes with (PySOA's `default_serializer_config`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SerializerSettings {
+    /// `msgpack` or `json`, or PySOA's class paths for them.
+    pub path: String,
+}
+
+impl Default for SerializerSettings {
+    fn default() -> SerializerSettings {
+        SerializerSettings {
+            path: "msgpack".to_owned(),
+        }
+    }
+}
+
+impl SerializerSettings {
+    /// The MIME type of the chosen serializer.
+    pub fn mime_type(&self) -> Result<&'static str, Error> {
+        match self.path.as_str() {
+            "msgpack" | "pysoa.common.serializer:MsgpackSerializer" | "application/msgpack" => {
+                Ok("application/msgpack")
+            }
+            "json" | "pysoa.common.serializer:JSONSerializer" | "application/json" => {
+                Ok("application/json")
+            }
+            other => Err(Error::Settings(format!(
+                "default_serializer_config.path: unknown serializer {other:?} (use msgpack or json)"
+            ))),
+        }
+    }
+}
+
+/// The Redis gateway transport's settings, with PySOA's names and defaults.
+///
+/// ```
+/// use rsoa_transport_redis::RedisSettings;
+///
+/// let settings = RedisSettings::from_json(r#"{
+///     "backend_type": "redis.standard",
+///     "backend_layer_kwargs": {"hosts": ["127.0.0.1:6379", ["10.0.0.2", 6380]]},
+///     "receive_timeout_in_seconds": 3
+/// }"#).unwrap();
+/// assert_eq!(settings.queue_capacity, 10_000);
+///
+/// let err = RedisSettings::from_json(r#"{"backend_type": "redis.standard", "queue_capacty": 5}"#).unwrap_err();
+/// assert!(err.to_string().contains("queue_capacty"), "{err}");
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RedisSettings {
+    /// The kind of deployment (required, as in PySOA).
+    pub backend_type: BackendType,
+    /// Where the servers are.
+    #[serde(default)]
+    pub backend_layer_kwargs: BackendSettings,
+    /// How long a message stays valid, in seconds (default 60).
+    #[serde(default = "defaults::message_expiry")]
+    pub message_expiry_in_seconds: u64,
+    /// The most messages a queue may hold (default 10 000).
+    #[serde(default = "defaults::queue_capacity")]
+    pub queue_capacity: u64,
+    /// How many times to retry pushing to a full queue (default 10).
+    #[serde(default = "defaults::queue_full_retries")]
+    pub queue_full_retries: u32,
+    /// The longest total pause across queue-full retries, in seconds (default 10; PySOA's back-off can add up to
+    /// four minutes). A client call's own timeout bounds it too.
+    #[serde(default = "defaults::queue_full_max_wait")]
+    pub queue_full_max_wait_in_seconds: f64,
+    /// How long a receive waits, in seconds (default 5).
+    #[serde(default = "defaults::receive_timeout")]
+    pub receive_timeout_in_seconds: u64,
+    /// The serializer for outgoing messages (incoming ones use the one their `content-type` names).
+    #[serde(default)]
+    pub default_serializer_config: SerializerSettings,
+    /// The largest serialized message this side sends (102 400 for clients, 256 000 for servers).
+    #[serde(default)]
+    pub maximum_message_size_in_bytes: Option<usize>,
+    /// Messages larger than this are logged (same defaults; 0 turns it off).
+    #[serde(default)]
+    pub log_messages_larger_than_bytes: Option<usize>,
+    /// Clients only: the framing version to send (1, 2 or 3; default 3).
+    #[serde(default)]
+    pub protocol_version: Option<u8>,
+    /// Servers only: split responses larger than this into chunks (at least 102 400; negative, the default, never).
+    #[serde(default)]
+    pub chunk_messages_larger_than_bytes: Option<i64>,
+    /// Servers only: how many requests a server pops at once from each master (default 1; more lets one server
+    /// process take several requests per round trip to Redis).
+    #[serde(default)]
+    pub receive_batch_size: Option<usize>,
+}
+
+mod defaults {
+    pub(super) fn message_expiry() -> u64 {
+        60
+    }
+    pub(super) fn queue_capacity() -> u64 {
+        10_000
+    }
+    pub(super) fn queue_full_retries() -> u32 {
+        10
+    }
+    pub(super) fn queue_full_max_wait() -> f64 {
+        10.0
+    }
+    pub(super) fn receive_timeout() -> u64 {
+        5
+    }
+}
+
+/// The smallest chunk threshold PySOA accepts.
+pub const MIN_CHUNK_THRESHOLD: i64 = 102_400;
+
+impl RedisSettings {
+    /// Settings for a standard backend on these hosts, everything else default.
+    pub fn standard<H: Into<String>>(hosts: impl IntoIterator<Item = H>) -> RedisSettings {
+        let mut settings = RedisSettings::new(BackendType::Standard);
+        settings.backend_layer_kwargs.hosts =
+            hosts.into_iter().map(|h| Host::Name(h.into())).collect();
+        settings
+    }
+
+    /// Default settings for a backend type.
+    pub fn new(backend_type: BackendType) -> RedisSettings {
+        RedisSettings {
+            backend_type,
+            backend_layer_kwargs: BackendSettings::default(),
+            message_expiry_in_seconds: defaults::message_expiry(),
+            queue_capacity: defaults::queue_capacity(),
+            queue_full_retries: defaults::queue_full_retries(),
+            queue_full_max_wait_in_seconds: defaults::queue_full_max_wait(),
+            receive_timeout_in_seconds: defaults::receive_timeout(),
+            default_serializer_config: SerializerSettings::default(),
+            maximum_message_size_in_bytes: None,
+            log_messages_larger_than_bytes: None,
+            protocol_version: None,
+            chunk_messages_larger_than_bytes: None,
+            receive_batch_size: None,
+        }
+    }
+
+    /// Reads settings from JSON text; an error names the field at fault.
+    pub fn from_json(text: &str) -> Result<RedisSettings, Error> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            Error::Settings(if path == "." {
+                e.into_inner().to_string()
+            } else {
+                format!("{path}: {}", e.into_inner())
+            })
+        })
+    }
+
+    /// Reads settings from a JSON file.
+    pub fn from_json_file(path: impl AsRef<Path>) -> Result<RedisSettings, Error> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Settings(format!("cannot read {}: {e}", path.display())))?;
+        RedisSettings::from_json(&text)
+            .map_err(|e| Error::Settings(format!("{}: {e}", path.display())))
+    }
+
+    fn check_common(&self) -> Result<(), Error> {
+        let bad = |field: &str, why: &str| Err(Error::Settings(format!("{field}: {why}")));
+        if self.message_expiry_in_seconds == 0 {
+            return bad("message_expiry_in_seconds", "must be at least 1");
+        }
+        if self.queue_capacity == 0 {
+            return bad("queue_capacity", "must be at least 1");
+        }
+        // NaN fails this check too.
+        if self.queue_full_max_wait_in_seconds.is_nan() || self.queue_full_max_wait_in_seconds < 0.0
+        {
+            return bad("queue_full_max_wait_in_seconds", "must be zero or more");
+        }
+        self.default_serializer_config.mime_type()?;
+        let backend = &self.backend_layer_kwargs;
+        for host in &backend.hosts {
+            host.resolve(6379)?;
+        }
+        match self.backend_type {
+            BackendType::Sentinel if backend.sentinel_services.is_empty() => bad(
+                "backend_layer_kwargs.sentinel_services",
+                "list the master names, in the same order on every client and server",
+            ),
+            BackendType::Cluster if backend.redis_db.unwrap_or(0) != 0 => bad(
+                "backend_layer_kwargs.redis_db",
+                "a Redis Cluster has only database 0",
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks the settings for a client, naming the first bad value.
+    pub fn validate_client(&self) -> Result<(), Error> {
+        self.check_common()?;
+        if self.chunk_messages_larger_than_bytes.is_some() || self.receive_batch_size.is_some() {
+            return Err(Error::Settings(
+                "chunk_messages_larger_than_bytes and receive_batch_size are server settings"
+                    .to_owned(),
+            ));
+        }
+        self.protocol_version()?;
+        Ok(())
+    }
+
+    /// Checks the settings for a server, naming the first bad value.
+    pub fn validate_server(&self) -> Result<(), Error> {
+        self.check_common()?;
+        if self.protocol_version.is_some() {
+            return Err(Error::Settings(
+                "protocol_version is a client setting (a server answers in each request's version)"
+                    .to_owned(),
+            ));
+        }
+        if let Some(threshold) = self.chunk_threshold() {
+            if (threshold as i64) < MIN_CHUNK_THRESHOLD {
+                return Err(Error::Settings(format!(
+                    "chunk_messages_larger_than_bytes: must be negative (off) or at least {MIN_CHUNK_THRESHOLD}"
+                )));
+            }
+            if self.max_message_size(true) < threshold * 5 {
+                return Err(Error::Settings(
+                    "maximum_message_size_in_bytes: must be at least 5 times chunk_messages_larger_than_bytes"
+                        .to_owned(),
+                ));
+            }
+        }
+        if self.receive_batch_size == Some(0) {
+            return Err(Error::Settings(
+                "receive_batch_size: must be at least 1".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The framing version a client sends.
+    pub fn protocol_version(&self) -> Result<ProtocolVersion, Error> {
+        match self.protocol_version {
+            None => Ok(ProtocolVersion::V3),
+            Some(n) => ProtocolVersion::from_number(u64::from(n))
+                .ok_or_else(|| Error::Settings(format!("protocol_version: {n} is not 1, 2 or 3"))),
+        }
+    }
+
+    /// The size limit for messages this side sends.
+    pub fn max_message_size(&self, server: bool) -> usize {
+        self.maximum_message_size_in_bytes
+            .unwrap_or(if server { 256_000 } else { 102_400 })
+    }
+
+    /// The size above which sent messages are logged, if any.
+    pub fn log_threshold(&self, server: bool) -> Option<usize> {
+        match self.log_messages_larger_than_bytes {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None => Some(if server { 256_000 } else { 102_400 }),
+        }
+    }
+
+    /// The chunking threshold, if chunking is on.
+    pub fn chunk_threshold(&self) -> Option<usize> {
+        self.chunk_messages_larger_than_bytes
+            .filter(|&n| n >= 0)
+            .map(|n| n as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_resolve() {
+        assert_eq!(
+            Host::Name("redis".into()).resolve(6379).unwrap(),
+            ("redis".into(), 6379)
+        );
+        assert_eq!(
+            Host::Name("redis:7000".into()).resolve(6379).unwrap(),
+            ("redis".into(), 7000)
+        );
+        assert_eq!(
+            Host::Name("[::1]:7000".into()).resolve(6379).unwrap(),
+            ("::1".into(), 7000)
+        );
+        assert_eq!(
+            Host::Pair("10.0.0.1".into(), 26379).resolve(6379).unwrap(),
+            ("10.0.0.1".into(), 26379)
+        );
+        assert!(Host::Name("redis:port".into()).resolve(6379).is_err());
+    }
+
+    #[test]
+    fn side_specific_settings_are_checked() {
+        let mut s = RedisSettings::standard(["localhost"]);
+        assert!(s.validate_client().is_ok() && s.validate_server().is_ok());
+        s.chunk_messages_larger_than_bytes = Some(1000);
+        assert!(s.validate_client().is_err());
+        assert!(s.validate_server().is_err(), "below the minimum threshold");
+        s.chunk_messages_larger_than_bytes = Some(102_400);
+        assert!(
+            s.validate_server().is_err(),
+            "max size must be 5x the threshold"
+        );
+        s.maximum_message_size_in_bytes = Some(512_000);
+        assert!(s.validate_server().is_ok());
+        s.chunk_messages_larger_than_bytes = Some(-1);
+        assert_eq!(s.chunk_threshold(), None);
+        let mut c = RedisSettings::standard(["localhost"]);
+        c.protocol_version = Some(4);
+        assert!(c.validate_client().is_err());
+        assert!(
+            RedisSettings::new(BackendType::Sentinel)
+                .validate_client()
+                .is_err(),
+            "needs sentinel_services"
+        );
+    }
+
+    #[test]
+    fn pysoa_style_settings_load() {
+        let s = RedisSettings::from_json(
+            r#"{"backend_type": "redis.sentinel",
+                "backend_layer_kwargs": {"hosts": [["s1", 26379], "s2:26380"], "sentinel_services": ["mymaster"],
+                                         "connection_kwargs": {"password": "p", "ssl": true}},
+                "default_serializer_config": {"path": "pysoa.common.serializer:JSONSerializer"},
+                "protocol_version": 2}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            s.default_serializer_config.mime_type().unwrap(),
+            "application/json"
+        );
+        assert_eq!(s.protocol_version().unwrap(), ProtocolVersion::V2);
+        assert!(s.validate_client().is_ok());
+        let err = RedisSettings::from_json(r#"{"backend_type": "redis.magic"}"#).unwrap_err();
+        assert!(err.to_string().contains("backend_type"), "{err}");
+        let err = RedisSettings::from_json(r#"{"backend_type": "redis.standard", "backend_layer_kwargs": {"connection_kwargs": {"pasword": 1}}}"#)
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("backend_layer_kwargs.connection_kwargs"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,633 @@
+//! The Redis gateway end to end, against real `redis-server` processes started here on free loopback ports.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rsoa_client::{action, CallError, CallOptions, Client, Job};
+use rsoa_protocol::Value;
+use rsoa_server::{serve, ActionContext, ActionError, ServeOutcome, Server};
+use rsoa_transport_redis::{
+    reply_master_index, service_queue_key, Host, RedisBackend, RedisClientTransport,
+    RedisServerTransport, RedisSettings,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use support::{llen, push_raw, redis, wait_for, Process, DEADLINE};
+use tokio::sync::oneshot;
+
+#[derive(Deserialize)]
+struct Square {
+    number: i64,
+}
+
+#[derive(Deserialize)]
+struct Big {
+    size: usize,
+}
+
+#[derive(Deserialize)]
+struct Sleep {
+    millis: u64,
+}
+
+#[derive(Deserialize)]
+struct Empty {}
+
+#[derive(Serialize)]
+struct Out(serde_json::Value);
+
+fn service(name: &str) -> Server {
+    Server::builder(name)
+        .action_fn("square", |req: Square, _ctx: ActionContext| async move {
+            Ok::<_, ActionError>(Out(json!({"square": req.number * req.number})))
+        })
+        .action_fn("big", |req: Big, _ctx: ActionContext| async move {
+            // Text that does not compress into a run, so chunks differ from each other.
+            let text: String = (0..req.size)
+                .map(|i| char::from(b'a' + (i % 26) as u8))
+                .collect();
+            Ok::<_, ActionError>(Out(json!({"text": text, "size": req.size})))
+        })
+        .action_fn("sleep", |req: Sleep, _ctx: ActionContext| async move {
+            tokio::time::sleep(Duration::from_millis(req.millis)).await;
+            Ok::<_, ActionError>(Out(json!({"slept": req.millis})))
+        })
+        .action_fn("context", |_: Empty, ctx: ActionContext| async move {
+            Ok::<_, ActionError>(Out(json!({
+                "correlation_id": ctx.context().correlation_id,
+                "switches": ctx.switches().to_vec(),
+                "reply_to": ctx.meta().get("reply_to").and_then(Value::as_str),
+            })))
+        })
+        .action_fn("fail", |_: Empty, _ctx: ActionContext| async move {
+            Err::<Out, _>(ActionError::new("FAILED", "Asked to fail").with_field("x"))
+        })
+        .build()
+        .expect("valid server")
+}
+
+/// A served service and a client for it; stops the server on drop.
+struct Running {
+    client: Client,
+    stop: Option<oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<ServeOutcome>>,
+}
+
+impl Running {
+    async fn start(server_settings: RedisSettings, client_settings: RedisSettings) -> Running {
+        let server_backend = RedisBackend::connect(server_settings)
+            .await
+            .expect("server connects");
+        let transport =
+            Arc::new(RedisServerTransport::new(&server_backend, "svc").expect("server transport"));
+        let (stop, stopped) = oneshot::channel();
+        let served = tokio::spawn(serve(
+            service("svc"),
+            transport,
+            async move {
+                let _ = stopped.await;
+            },
+            Duration::from_secs(5),
+        ));
+        let backend = RedisBackend::connect(client_settings)
+            .await
+            .expect("client connects");
+        let client = Client::builder()
+            .timeout(Duration::from_secs(10))
+            .service(RedisClientTransport::new(&backend, "svc").expect("client transport"))
+            .build();
+        Running {
+            client,
+            stop: Some(stop),
+            served: Some(served),
+        }
+    }
+
+    async fn stop(mut self) -> ServeOutcome {
+        let _ = self.stop.take().map(|s| s.send(()));
+        self.served
+            .take()
+            .expect("served")
+            .await
+            .expect("serve task")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn settings(ports: &[u16]) -> RedisSettings {
+    RedisSettings::standard(ports.iter().map(|p| format!("127.0.0.1:{p}")))
+}
+
+fn square(n: i64) -> rsoa_protocol::ActionRequest {
+    action("square", &json!({"number": n})).unwrap()
+}
+
+fn squares(job: &rsoa_protocol::JobResponse) -> Vec<Option<i64>> {
+    job.actions
+        .iter()
+        .map(|a| a.body.get("square").and_then(Value::as_i64))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_calling_style_over_redis() {
+    let redis = redis(&[]);
+    let running = Running::start(settings(&[redis.port]), settings(&[redis.port])).await;
+    let client = &running.client;
+
+    let one = client
+        .call_action("svc", "square", &json!({"number": 7}))
+        .await
+        .unwrap();
+    assert_eq!(one.body.get("square"), Some(&Value::from(49)));
+
+    let job = client
+        .call_actions("svc", [square(2), action("fail", ()).unwrap(), square(3)])
+        .continue_on_error(true)
+        .raise_action_errors(false)
+        .await
+        .unwrap();
+    assert_eq!(squares(&job), [Some(4), None, Some(9)]);
+    assert_eq!(job.actions[1].errors[0].code, "FAILED");
+    assert!(
+        job.actions[1].errors[0].is_caller_error,
+        "rsoa's client announces 1.4.9, so the flag comes through"
+    );
+
+    let stopped = client
+        .call_actions("svc", [square(2), action("fail", ()).unwrap(), square(3)])
+        .raise_action_errors(false)
+        .await
+        .unwrap();
+    assert_eq!(stopped.actions.len(), 2);
+
+    let parallel = client
+        .call_actions_parallel("svc", (1..=10).map(square))
+        .await
+        .unwrap();
+    let got: Vec<i64> = parallel
+        .iter()
+        .map(|r| r.body["square"].as_i64().unwrap())
+        .collect();
+    assert_eq!(got, (1..=10).map(|n| n * n).collect::<Vec<_>>());
+
+    let jobs = client
+        .call_jobs_parallel((1..=4).map(|n| Job::new("svc", [square(n), square(n + 1)])))
+        .await
+        .unwrap();
+    assert_eq!(squares(&jobs[3]), [Some(16), Some(25)]);
+
+    let first = client
+        .send_request("svc", vec![square(11)], &CallOptions::new())
+        .await
+        .unwrap();
+    let second = client
+        .send_request("svc", vec![square(12)], &CallOptions::new())
+        .await
+        .unwrap();
+    let outcomes = client.get_all_responses("svc", None).await.unwrap();
+    assert_eq!(
+        outcomes.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        [first, second]
+    );
+    assert_eq!(squares(outcomes[1].1.as_ref().unwrap()), [Some(144)]);
+
+    let context = client
+        .call_action("svc", "context", ())
+        .correlation_id("corr-redis")
+        .switch(4)
+        .await
+        .unwrap();
+    assert_eq!(
+        context.body.get("correlation_id"),
+        Some(&Value::from("corr-redis"))
+    );
+    let reply_to = context.body["reply_to"].as_str().unwrap();
+    assert!(
+        reply_to.starts_with("service.svc.") && reply_to.contains('!'),
+        "{reply_to}"
+    );
+
+    // A suppressed response leaves nothing in any queue, and the next call is unaffected.
+    client
+        .call_action("svc", "square", &json!({"number": 1}))
+        .suppress_response()
+        .await
+        .unwrap();
+    assert_eq!(
+        client
+            .call_action("svc", "square", &json!({"number": 3}))
+            .await
+            .unwrap()
+            .body["square"]
+            .as_i64(),
+        Some(9)
+    );
+
+    let status = client.call_action("svc", "status", ()).await.unwrap();
+    assert_eq!(status.body.get("pysoa"), Some(&Value::from("1.4.9")));
+    assert_eq!(running.stop().await, ServeOutcome::Stopped);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_and_older_protocol_versions() {
+    let redis = redis(&[]);
+    for (serializer, version) in [("json", 3), ("msgpack", 2), ("msgpack", 1), ("json", 2)] {
+        let mut client_settings = settings(&[redis.port]);
+        client_settings.default_serializer_config.path = serializer.to_owned();
+        client_settings.protocol_version = Some(version);
+        let mut server_settings = settings(&[redis.port]);
+        // A v1 request carries no content type: the server reads it with its own default, as PySOA does.
+        server_settings.default_serializer_config.path = serializer.to_owned();
+        let running = Running::start(server_settings, client_settings).await;
+        let response = running
+            .client
+            .call_action("svc", "square", &json!({"number": 5}))
+            .await
+            .unwrap();
+        assert_eq!(
+            response.body.get("square"),
+            Some(&Value::from(25)),
+            "{serializer} v{version}"
+        );
+        running.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunked_responses_of_several_megabytes_under_parallel_calls() {
+    let redis = redis(&[]);
+    let mut server_settings = settings(&[redis.port]);
+    server_settings.chunk_messages_larger_than_bytes = Some(102_400);
+    server_settings.maximum_message_size_in_bytes = Some(16 * 1024 * 1024);
+    let running = Running::start(server_settings, settings(&[redis.port])).await;
+    let sizes = [
+        3_000_000_usize,
+        2_500_000,
+        150_000,
+        10,
+        3_000_000,
+        1_000_000,
+    ];
+    let calls = sizes
+        .iter()
+        .map(|size| action("big", &json!({"size": size})).unwrap());
+    let responses = running
+        .client
+        .call_actions_parallel("svc", calls)
+        .timeout(Duration::from_secs(30))
+        .await
+        .unwrap();
+    for (response, size) in responses.iter().zip(sizes) {
+        let text = response.body["text"].as_str().unwrap();
+        assert_eq!(text.len(), size);
+        assert!(
+            text.bytes()
+                .enumerate()
+                .all(|(i, b)| b == b'a' + (i % 26) as u8),
+            "chunks reassembled in order"
+        );
+    }
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_too_large_for_the_server_becomes_a_job_error() {
+    let redis = redis(&[]);
+    let running = Running::start(settings(&[redis.port]), settings(&[redis.port])).await;
+    let err = running
+        .client
+        .call_action("svc", "big", &json!({"size": 300_000}))
+        .await
+        .unwrap_err();
+    assert!(err.has_code("RESPONSE_TOO_LARGE"), "{err}");
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_too_large_for_the_client_is_refused_before_sending() {
+    let redis = redis(&[]);
+    let running = Running::start(settings(&[redis.port]), settings(&[redis.port])).await;
+    let text: String = "x".repeat(200_000);
+    let err = running
+        .client
+        .call_action("svc", "square", &json!({"number": 1, "pad": text}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CallError::Transport {
+                source: rsoa_transport::Error::MessageTooLarge { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(llen(redis.port, &service_queue_key("svc")), 0);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_requests_are_dropped_unanswered() {
+    let redis = redis(&[]);
+    // No server yet: a call with a 1 s timeout expires in the queue.
+    let backend = RedisBackend::connect(settings(&[redis.port]))
+        .await
+        .unwrap();
+    let client = Client::builder()
+        .service(RedisClientTransport::new(&backend, "svc").unwrap())
+        .build();
+    let err = client
+        .call_action("svc", "square", &json!({"number": 2}))
+        .timeout(Duration::from_secs(1))
+        .await;
+    assert!(matches!(err, Err(CallError::Timeout { .. })), "{err:?}");
+    let key = service_queue_key("svc");
+    assert_eq!(llen(redis.port, &key), 1, "the request waits in the queue");
+    // Now the server starts: it drops the expired request and answers a fresh one.
+    let running = Running::start(settings(&[redis.port]), settings(&[redis.port])).await;
+    let response = running
+        .client
+        .call_action("svc", "square", &json!({"number": 6}))
+        .await
+        .unwrap();
+    assert_eq!(response.body["square"].as_i64(), Some(36));
+    assert_eq!(llen(redis.port, &key), 0);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_is_reported_after_bounded_retries() {
+    let redis = redis(&[]);
+    let mut client_settings = settings(&[redis.port]);
+    client_settings.queue_capacity = 2;
+    client_settings.queue_full_retries = 3;
+    client_settings.queue_full_max_wait_in_seconds = 1.0;
+    let backend = RedisBackend::connect(client_settings).await.unwrap();
+    let client = Client::builder()
+        .service(RedisClientTransport::new(&backend, "svc").unwrap())
+        .build();
+    for n in 0..2 {
+        client
+            .send_request("svc", vec![square(n)], &CallOptions::new())
+            .await
+            .unwrap();
+    }
+    let started = std::time::Instant::now();
+    let err = client
+        .send_request("svc", vec![square(3)], &CallOptions::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CallError::Transport {
+                source: rsoa_transport::Error::QueueFull { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the back-off is bounded"
+    );
+    assert_eq!(llen(redis.port, &service_queue_key("svc")), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_masters_round_robin_requests_and_hash_replies() {
+    let masters: Vec<Process> = (0..3).map(|_| redis(&[])).collect();
+    let ports: Vec<u16> = masters.iter().map(|m| m.port).collect();
+    let running = Running::start(settings(&ports), settings(&ports)).await;
+    let responses = running
+        .client
+        .call_actions_parallel("svc", (0..30).map(square))
+        .await
+        .unwrap();
+    assert_eq!(responses.len(), 30);
+    for n in 0..6 {
+        let response = running
+            .client
+            .call_action("svc", "context", ())
+            .await
+            .unwrap();
+        let reply_key = format!("pysoa:{}", response.body["reply_to"].as_str().unwrap());
+        // The reply went to the master PySOA's hash picks: the client read it there.
+        let index = reply_master_index(&reply_key, 3);
+        assert!(index < 3, "call {n}");
+    }
+    // Requests went to every master (the round-robin spreads them): each saw traffic.
+    for port in &ports {
+        let stats = support::command(*port, &["INFO", "commandstats"]).unwrap();
+        assert!(
+            stats.contains("cmdstat_evalsha") || stats.contains("cmdstat_blpop"),
+            "master {port} idle"
+        );
+    }
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_on_the_service_queue_does_not_stop_the_server() {
+    let redis = redis(&[]);
+    let running = Running::start(settings(&[redis.port]), settings(&[redis.port])).await;
+    let key = service_queue_key("svc");
+    let garbage: Vec<Vec<u8>> = vec![
+        b"\xc1\xc1\xc1".to_vec(), // not MessagePack
+        b"pysoa-redis/9//content-type:application/msgpack;\x80".to_vec(), // unknown version
+        b"pysoa-redis/3//content-type:application/msgpack;chunk-count:2;chunk-id:1;\x80".to_vec(), // chunked request
+        b"\x81\xa4meta\x80".to_vec(), // no request_id
+        b"\x83\xaarequest_id\x01\xa4meta\x80\xa4body\x80".to_vec(), // no reply_to
+        b"\x93\x01\x02\x03".to_vec(), // not a map
+        b"\x83\xaarequest_id\x01\xa4meta\x81\xa8reply_to\xa1x\xa4body\xd4\x63\x00".to_vec(), // unknown ext as body
+        b"{\"request_id\": 1".to_vec(), // truncated JSON
+        vec![],                         // empty
+    ];
+    for item in &garbage {
+        push_raw(redis.port, &key, item);
+    }
+    wait_for("the server to drain the garbage", || {
+        (llen(redis.port, &key) == 0).then_some(())
+    });
+    let response = running
+        .client
+        .call_action("svc", "square", &json!({"number": 9}))
+        .await
+        .unwrap();
+    assert_eq!(response.body["square"].as_i64(), Some(81));
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_and_server_recover_after_a_redis_restart() {
+    let redis_process = redis(&[]);
+    let port = redis_process.port;
+    let running = Running::start(settings(&[port]), settings(&[port])).await;
+    assert_eq!(
+        running
+            .client
+            .call_action("svc", "square", &json!({"number": 2}))
+            .await
+            .unwrap()
+            .body["square"]
+            .as_i64(),
+        Some(4)
+    );
+    drop(redis_process);
+    // Restart on the same port.
+    let args = [
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ];
+    let mut restarted = std::process::Command::new("redis-server")
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("restart redis");
+    wait_for("redis to come back", || {
+        support::command(port, &["PING"]).filter(|r| r.contains("PONG"))
+    });
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        match running
+            .client
+            .call_action("svc", "square", &json!({"number": 3}))
+            .timeout(Duration::from_secs(2))
+            .await
+        {
+            Ok(response) => {
+                assert_eq!(response.body["square"].as_i64(), Some(9));
+                break;
+            }
+            Err(err) => {
+                assert!(tokio::time::Instant::now() < deadline, "no recovery: {err}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    running.stop().await;
+    let _ = restarted.kill();
+    let _ = restarted.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_answers_every_request_already_taken() {
+    let redis = redis(&[]);
+    let running = Running::start(settings(&[redis.port]), settings(&[redis.port])).await;
+    let client = running.client.clone();
+    let mut sent = Vec::new();
+    for _ in 0..5 {
+        let sleep = vec![action("sleep", &json!({"millis": 300})).unwrap()];
+        sent.push(
+            client
+                .send_request("svc", sleep, &CallOptions::new())
+                .await
+                .unwrap(),
+        );
+    }
+    // Wait until the server has taken them all, then stop it while they run.
+    wait_for("the server to take the requests", || {
+        (llen(redis.port, &service_queue_key("svc")) == 0).then_some(())
+    });
+    let outcome = running.stop().await;
+    assert_eq!(outcome, ServeOutcome::Stopped);
+    let outcomes = client
+        .get_all_responses("svc", Some(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    assert_eq!(outcomes.len(), 5);
+    assert!(outcomes.iter().all(|(_, o)| o.is_ok()), "{outcomes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_push_script_is_pysoas() {
+    // The SHA-1 Redis computes for our script is the one PySOA sends with EVALSHA.
+    let redis = redis(&[]);
+    let lua = "if redis.call('llen', KEYS[1]) >= tonumber(ARGV[2]) then\n    return redis.error_reply(\"queue full\")\nend\nredis.call('rpush', KEYS[1], ARGV[3])\nredis.call('expire', KEYS[1], ARGV[1])";
+    let sha = support::command(redis.port, &["SCRIPT", "LOAD", lua]).unwrap();
+    assert_eq!(sha.trim(), "948a1e602d4363b23f76bd259424d1e2c2db32da");
+    // And a request's list carries PySOA's TTL: 60 s, or timeout + 10.
+    let backend = RedisBackend::connect(settings(&[redis.port]))
+        .await
+        .unwrap();
+    let client = Client::builder()
+        .service(RedisClientTransport::new(&backend, "svc").unwrap())
+        .build();
+    let mut options = CallOptions::new();
+    options.timeout = Some(Duration::from_secs(7));
+    client
+        .send_request("svc", vec![square(1)], &options)
+        .await
+        .unwrap();
+    let ttl = support::command(redis.port, &["TTL", &service_queue_key("svc")]).unwrap();
+    assert_eq!(ttl.trim(), ":17");
+}
+
+#[test]
+fn settings_name_hosts_like_pysoa() {
+    let s = RedisSettings::from_json(r#"{"backend_type": "redis.standard", "backend_layer_kwargs": {"hosts": [["127.0.0.1", 7000]]}}"#)
+        .unwrap();
+    assert_eq!(
+        s.backend_layer_kwargs.hosts,
+        [Host::Pair("127.0.0.1".into(), 7000)]
+    );
+}
+
+#[tokio::test]
+async fn connecting_to_nothing_fails_with_a_clear_error() {
+    let port = support::free_port();
+    let mut s = settings(&[port]);
+    s.backend_layer_kwargs
+        .connection_kwargs
+        .socket_connect_timeout = 1.0;
+    let err = RedisBackend::connect(s).await.unwrap_err();
+    assert!(err.to_string().contains(&port.to_string()), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_server_keeps_its_connections() {
+    use rsoa_transport::ServerTransport;
+    let redis = redis(&[]);
+    let mut s = settings(&[redis.port]);
+    s.receive_timeout_in_seconds = 1;
+    let backend = RedisBackend::connect(s).await.unwrap();
+    let transport = RedisServerTransport::new(&backend, "svc").unwrap();
+    // The first idle receive lets the receiver open its blocking connection.
+    assert!(transport.receive().await.unwrap().is_none());
+    let clients = || support::command(redis.port, &["INFO", "clients"]).unwrap();
+    let before = clients();
+    for _ in 0..2 {
+        assert!(
+            transport.receive().await.unwrap().is_none(),
+            "an empty queue is idle, not an error"
+        );
+    }
+    let count = |info: &str| {
+        info.lines()
+            .find(|l| l.starts_with("connected_clients:"))
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        count(&clients()),
+        count(&before),
+        "no reconnection while idle"
+    );
+}

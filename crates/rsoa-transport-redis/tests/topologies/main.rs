@@ -1,0 +1,181 @@
+//! Sentinel failover and Redis Cluster, with real processes.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rsoa_client::{action, Client};
+use rsoa_server::{serve, ActionContext, ActionError, Server};
+use rsoa_transport_redis::{
+    BackendType, Host, RedisBackend, RedisClientTransport, RedisServerTransport, RedisSettings,
+};
+use serde_json::json;
+use support::{cluster, command, redis, replica, sentinel, wait_for, DEADLINE};
+
+#[derive(serde::Deserialize)]
+struct Square {
+    number: i64,
+}
+
+#[derive(serde::Deserialize)]
+struct Big {
+    size: usize,
+}
+
+#[derive(serde::Serialize)]
+struct Squared {
+    square: i64,
+}
+
+#[derive(serde::Serialize)]
+struct Text {
+    text: String,
+}
+
+fn service() -> Server {
+    Server::builder("svc")
+        .action_fn("square", |req: Square, _ctx: ActionContext| async move {
+            Ok::<_, ActionError>(Squared {
+                square: req.number * req.number,
+            })
+        })
+        .action_fn("big", |req: Big, _ctx: ActionContext| async move {
+            Ok::<_, ActionError>(Text {
+                text: "z".repeat(req.size),
+            })
+        })
+        .build()
+        .unwrap()
+}
+
+async fn start(
+    server_settings: RedisSettings,
+    client_settings: RedisSettings,
+) -> (Client, tokio::sync::oneshot::Sender<()>) {
+    let backend = RedisBackend::connect(server_settings)
+        .await
+        .expect("server connects");
+    let transport = Arc::new(RedisServerTransport::new(&backend, "svc").unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(serve(
+        service(),
+        transport,
+        async move {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(2),
+    ));
+    let backend = RedisBackend::connect(client_settings)
+        .await
+        .expect("client connects");
+    let client = Client::builder()
+        .service(RedisClientTransport::new(&backend, "svc").unwrap())
+        .build();
+    (client, stop)
+}
+
+async fn square_eventually(client: &Client, n: i64) -> i64 {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        match client
+            .call_action("svc", "square", &json!({"number": n}))
+            .timeout(Duration::from_secs(2))
+            .await
+        {
+            Ok(response) => return response.body["square"].as_i64().unwrap(),
+            Err(err) => {
+                assert!(tokio::time::Instant::now() < deadline, "no answer: {err}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_failover_recovers_by_itself() {
+    let master = redis(&[]);
+    let replica = replica(master.port);
+    let sentinels: Vec<_> = (0..3)
+        .map(|_| sentinel("mymaster", master.port, 2))
+        .collect();
+    let settings = || {
+        let mut s = RedisSettings::new(BackendType::Sentinel);
+        s.backend_layer_kwargs.hosts = sentinels
+            .iter()
+            .map(|p| Host::Pair("127.0.0.1".into(), p.port))
+            .collect();
+        s.backend_layer_kwargs.sentinel_services = vec!["mymaster".into()];
+        s.backend_layer_kwargs.connection_kwargs.reconnect_max_delay = 0.2;
+        s
+    };
+    let (client, _stop) = start(settings(), settings()).await;
+    assert_eq!(square_eventually(&client, 3).await, 9);
+
+    // Kill the master mid-run: the Sentinels promote the replica, and calls work again without intervention.
+    let old = master.port;
+    drop(master);
+    let sentinel_port = sentinels[0].port;
+    wait_for("the sentinels to promote the replica", || {
+        command(
+            sentinel_port,
+            &["SENTINEL", "get-master-addr-by-name", "mymaster"],
+        )
+        .filter(|r| r.contains(&replica.port.to_string()) && !r.contains(&old.to_string()))
+    });
+    assert_eq!(square_eventually(&client, 4).await, 16);
+    let parallel = client
+        .call_actions_parallel(
+            "svc",
+            (1..=5).map(|n| action("square", &json!({"number": n})).unwrap()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(parallel.len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_carries_every_call() {
+    let nodes = cluster();
+    let settings = || {
+        let mut s = RedisSettings::new(BackendType::Cluster);
+        s.backend_layer_kwargs.hosts = nodes
+            .iter()
+            .map(|n| Host::Pair("127.0.0.1".into(), n.port))
+            .collect();
+        s
+    };
+    let mut server_settings = settings();
+    server_settings.chunk_messages_larger_than_bytes = Some(102_400);
+    server_settings.maximum_message_size_in_bytes = Some(4_000_000);
+    let (client, _stop) = start(server_settings, settings()).await;
+    assert_eq!(square_eventually(&client, 5).await, 25);
+    // Many calls: their reply queues hash to slots on every node.
+    let parallel = client
+        .call_actions_parallel(
+            "svc",
+            (1..=40).map(|n| action("square", &json!({"number": n})).unwrap()),
+        )
+        .await
+        .unwrap();
+    let got: Vec<i64> = parallel
+        .iter()
+        .map(|r| r.body["square"].as_i64().unwrap())
+        .collect();
+    assert_eq!(got, (1..=40).map(|n| n * n).collect::<Vec<_>>());
+    let big = client
+        .call_action("svc", "big", &json!({"size": 500_000}))
+        .await
+        .unwrap();
+    assert_eq!(big.body["text"].as_str().map(str::len), Some(500_000));
+    // Every node served some of the traffic.
+    for node in &nodes {
+        let stats = command(node.port, &["INFO", "commandstats"]).unwrap();
+        assert!(
+            stats.contains("cmdstat_evalsha") || stats.contains("cmdstat_blpop"),
+            "node {} idle",
+            node.port
+        );
+    }
+}
