@@ -2,7 +2,7 @@
 //!
 //! - `ci`: everything CI checks: formatting, clippy with warnings as errors, the whole test suite, the docs with
 //!   warnings as errors, and `cargo deny check` when cargo-deny is installed.
-//! - `bench <codec|local>`: the benchmarks, in release mode, each reporting rsoa beside a baseline measured in the
+//! - `bench <codec|local|redis>`: the benchmarks, in release mode, each reporting rsoa beside a baseline measured in the
 //!   same run.
 //! - `fuzz [seconds]`: a bounded coverage-guided run of the decoder fuzz targets (needs `cargo install cargo-fuzz`).
 
@@ -17,7 +17,7 @@ fn main() -> ExitCode {
         Some("bench") => bench(args.get(1).map(String::as_str)),
         Some("fuzz") => fuzz(args.get(1).map(String::as_str)),
         _ => {
-            eprintln!("usage: cargo xtask <ci | bench <codec|local> | fuzz [seconds]>");
+            eprintln!("usage: cargo xtask <ci | bench <codec|local|redis> | fuzz [seconds]>");
             return ExitCode::from(2);
         }
     };
@@ -86,7 +86,14 @@ fn bench(which: Option<&str>) -> Result {
             "cargo bench --locked -p rsoa-transport-local --bench local"
         )
         .run()?,
-        other => return Err(format!("unknown benchmark {other:?}; choose codec or local").into()),
+        Some("redis") => cmd!(
+            sh,
+            "cargo bench --locked -p rsoa-transport-redis --bench redis"
+        )
+        .run()?,
+        other => {
+            return Err(format!("unknown benchmark {other:?}; choose codec, local or redis").into())
+        }
     }
     Ok(())
 }

@@ -1,0 +1,300 @@
+//! `cargo xtask bench redis`: `call_action` over the Redis gateway beside the floor, a minimal hand-written fred
+//! loop doing the same four Redis commands per call (push script, BLPOP, push script, BLPOP), in the same run on
+//! the same `redis-server` (started here on a free port).
+//!
+//! Workloads: sequential latency (p50/p99), and throughput with 1, 16 and 128 concurrent callers against one
+//! server process, for a tiny body and a 10 KB body.
+
+#[path = "../tests/support/mod.rs"]
+#[allow(dead_code)]
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use fred::prelude::{
+    Builder, ClientLike, Config, ListInterface, LuaInterface, ServerConfig, Value as RedisValue,
+};
+use fred::types::scripts::Script;
+use rsoa_client::Client;
+use rsoa_protocol::{Map, Value};
+use rsoa_server::{serve, ActionContext, ActionError, Server};
+use rsoa_transport_redis::{
+    RedisBackend, RedisClientTransport, RedisServerTransport, RedisSettings,
+};
+use tokio::sync::oneshot;
+
+const LUA: &str = "if redis.call('llen', KEYS[1]) >= tonumber(ARGV[2]) then\n    return redis.error_reply(\"queue full\")\nend\nredis.call('rpush', KEYS[1], ARGV[3])\nredis.call('expire', KEYS[1], ARGV[1])";
+
+#[derive(serde::Deserialize)]
+struct Echo {
+    data: String,
+}
+
+#[derive(serde::Serialize)]
+struct Echoed {
+    data: String,
+}
+
+fn body(size: usize) -> Map {
+    [("data", Value::from("x".repeat(size)))]
+        .into_iter()
+        .collect()
+}
+
+struct Stats {
+    calls: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Stats {
+    fn per_sec(&self) -> f64 {
+        self.calls as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn quantile(&self, q: f64) -> Duration {
+        let mut sorted = self.latencies.clone();
+        sorted.sort_unstable();
+        sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
+    }
+}
+
+/// Runs `callers` concurrent loops of `call` until `total` calls are done.
+async fn drive<F, Fut>(callers: usize, total: usize, call: F) -> Stats
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let call = Arc::new(call);
+    let per_caller = total / callers;
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..callers)
+        .map(|caller| {
+            let call = call.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(per_caller);
+                for _ in 0..per_caller {
+                    let t = Instant::now();
+                    call(caller).await;
+                    latencies.push(t.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.expect("caller finishes"));
+    }
+    Stats {
+        calls: latencies.len(),
+        elapsed: start.elapsed(),
+        latencies,
+    }
+}
+
+async fn fred_client(port: u16) -> fred::prelude::Client {
+    let client = Builder::from_config(Config {
+        server: ServerConfig::new_centralized("127.0.0.1", port),
+        ..Config::default()
+    })
+    .build()
+    .expect("client");
+    client.init().await.expect("connect");
+    client
+}
+
+/// The floor: one server loop (BLPOP, push script) and callers (push script, BLPOP on their own key).
+async fn floor(port: u16, size: usize, callers: usize, total: usize) -> Stats {
+    let script = Script::from_lua(LUA);
+    let setup = fred_client(port).await;
+    let _: RedisValue = setup.script_load(LUA).await.expect("script load");
+    let server = fred_client(port).await;
+    let pusher = fred_client(port).await;
+    let sha = script.sha1().clone();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let server_stop = stop.clone();
+    let server_sha = sha.clone();
+    let server_task = tokio::spawn(async move {
+        while !server_stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let popped: RedisValue = match server.blpop("floor:request", 1.0).await {
+                Ok(v) => v,
+                Err(_) => continue,
+            };
+            if let RedisValue::Array(mut pair) = popped {
+                let frame = match pair.pop() {
+                    Some(RedisValue::Bytes(frame)) => Some(frame),
+                    // fred hands back text that is valid UTF-8 as a string.
+                    Some(RedisValue::String(text)) => Some(text.into_inner()),
+                    _ => None,
+                };
+                if let Some(frame) = frame {
+                    // The frame names its reply key in its first 16 bytes.
+                    let key = String::from_utf8_lossy(&frame[..16]).into_owned();
+                    let args = vec![
+                        RedisValue::Integer(60),
+                        RedisValue::Integer(10_000),
+                        RedisValue::Bytes(frame),
+                    ];
+                    let _: RedisValue = pusher
+                        .evalsha(server_sha.clone(), key, args)
+                        .await
+                        .expect("push");
+                }
+            }
+        }
+    });
+    let mut blockers = Vec::new();
+    for _ in 0..callers {
+        blockers.push(fred_client(port).await);
+    }
+    let blockers = Arc::new(blockers);
+    let push = fred_client(port).await;
+    let payload = "x".repeat(size);
+    let stats = drive(callers, total, move |caller| {
+        let blockers = blockers.clone();
+        let push = push.clone();
+        let sha = sha.clone();
+        let frame = Bytes::from(format!("floor:reply:{caller:04}{payload}"));
+        async move {
+            let args = vec![
+                RedisValue::Integer(60),
+                RedisValue::Integer(10_000),
+                RedisValue::Bytes(frame),
+            ];
+            let _: RedisValue = push
+                .evalsha(sha, "floor:request", args)
+                .await
+                .expect("push");
+            let key = format!("floor:reply:{caller:04}");
+            let reply: RedisValue = blockers[caller].blpop(key, 5.0).await.expect("reply");
+            std::hint::black_box(reply);
+        }
+    })
+    .await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = server_task.await;
+    stats
+}
+
+/// rsoa: a served `echo` action and `call_action` callers sharing one client.
+async fn rsoa(port: u16, size: usize, callers: usize, total: usize, batch: usize) -> Stats {
+    let mut server_settings = RedisSettings::standard([format!("127.0.0.1:{port}")]);
+    server_settings.receive_batch_size = Some(batch);
+    let server_backend = RedisBackend::connect(server_settings)
+        .await
+        .expect("connect");
+    let transport =
+        Arc::new(RedisServerTransport::new(&server_backend, "bench").expect("transport"));
+    let server = Server::builder("bench")
+        .action_fn("echo", |req: Echo, _ctx: ActionContext| async move {
+            Ok::<_, ActionError>(Echoed { data: req.data })
+        })
+        .build()
+        .expect("server");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let served = tokio::spawn(serve(
+        server,
+        transport,
+        async move {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(5),
+    ));
+    let client_backend =
+        RedisBackend::connect(RedisSettings::standard([format!("127.0.0.1:{port}")]))
+            .await
+            .expect("connect");
+    let client = Client::builder()
+        .service(RedisClientTransport::new(&client_backend, "bench").expect("transport"))
+        .build();
+    let request = body(size);
+    // Warm the connections (one blocking connection per concurrent caller).
+    let warm = client.clone();
+    let warm_body = request.clone();
+    drive(callers, callers * 4, move |_| {
+        let client = warm.clone();
+        let body = warm_body.clone();
+        async move {
+            client
+                .call_action("bench", "echo", body)
+                .await
+                .expect("call");
+        }
+    })
+    .await;
+    let stats = drive(callers, total, move |_| {
+        let client = client.clone();
+        let body = request.clone();
+        async move {
+            let response = client
+                .call_action("bench", "echo", body)
+                .await
+                .expect("call");
+            std::hint::black_box(response);
+        }
+    })
+    .await;
+    let _ = stop.send(());
+    let _ = served.await;
+    client_backend.close().await;
+    server_backend.close().await;
+    stats
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("redis bench: run with `cargo xtask bench redis`");
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let redis = support::redis(&[]);
+    let port = redis.port;
+    println!("\nredis-server on 127.0.0.1:{port}; one server process (task) and its callers in this process");
+    println!("\n| body | callers | floor calls/s | rsoa calls/s | rsoa / floor | floor p50 µs | rsoa p50 µs | p50 ratio | floor p99 µs | rsoa p99 µs |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut best_floor = [0.0_f64; 2];
+    let mut best_rsoa = [0.0_f64; 2];
+    for (i, (label, size)) in [("tiny", 8_usize), ("10 KB", 10_240)]
+        .into_iter()
+        .enumerate()
+    {
+        for callers in [1_usize, 16, 128] {
+            let total = if callers == 1 { 4_000 } else { 20_000 };
+            // Warm the floor once, then measure both, floor first.
+            runtime.block_on(floor(port, size, callers, callers * 4));
+            let floor_stats = runtime.block_on(floor(port, size, callers, total));
+            let batch = if callers == 1 { 1 } else { 16 };
+            let rsoa_stats = runtime.block_on(rsoa(port, size, callers, total, batch));
+            best_floor[i] = best_floor[i].max(floor_stats.per_sec());
+            best_rsoa[i] = best_rsoa[i].max(rsoa_stats.per_sec());
+            let us = |d: Duration| d.as_secs_f64() * 1e6;
+            println!(
+                "| {label} | {callers} | {:.0} | {:.0} | {:.2}x | {:.0} | {:.0} | {:.2}x | {:.0} | {:.0} |",
+                floor_stats.per_sec(),
+                rsoa_stats.per_sec(),
+                rsoa_stats.per_sec() / floor_stats.per_sec(),
+                us(floor_stats.quantile(0.5)),
+                us(rsoa_stats.quantile(0.5)),
+                us(rsoa_stats.quantile(0.5)) / us(floor_stats.quantile(0.5)),
+                us(floor_stats.quantile(0.99)),
+                us(rsoa_stats.quantile(0.99)),
+            );
+        }
+    }
+    println!();
+    for (i, label) in ["tiny", "10 KB"].iter().enumerate() {
+        println!(
+            "{label}: rsoa's best throughput {:.0} calls/s is {:.2}x the floor's best {:.0} (target at least 1.0x)",
+            best_rsoa[i],
+            best_rsoa[i] / best_floor[i],
+            best_floor[i]
+        );
+    }
+    println!("target: sequential p50 within 1.2x of the floor");
+}
