@@ -6,7 +6,6 @@
 //! server process, for a tiny body and a 10 KB body.
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 use std::sync::Arc;
