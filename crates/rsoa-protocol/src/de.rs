@@ -403,6 +403,15 @@ impl<'de> de::Deserialize<'de> for Value {
     }
 }
 
+impl<'de> de::Deserialize<'de> for Map {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Map, D::Error> {
+        match Value::deserialize(deserializer)? {
+            Value::Map(map) => Ok(map),
+            other => Err(de::Error::invalid_type(unexpected(&other), &"a map")),
+        }
+    }
+}
+
 struct ValueVisitor;
 
 impl<'de> Visitor<'de> for ValueVisitor {

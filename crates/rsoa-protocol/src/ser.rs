@@ -27,7 +27,7 @@ pub fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, ValueError> {
 
 impl Serialize for Value {
     fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use ser::{SerializeMap, SerializeSeq};
+        use ser::SerializeSeq;
 
         match self {
             Value::Null => serializer.serialize_unit(),
@@ -46,13 +46,7 @@ impl Serialize for Value {
                 }
                 seq.end()
             }
-            Value::Map(m) => {
-                let mut map = serializer.serialize_map(Some(m.len()))?;
-                for (k, v) in m.iter() {
-                    map.serialize_entry(k, v)?;
-                }
-                map.end()
-            }
+            Value::Map(m) => m.serialize(serializer),
             Value::DateTime(v) => v.serialize(serializer),
             Value::UtcDateTime(v) => v.serialize(serializer),
             Value::Date(v) => v.serialize(serializer),
@@ -67,6 +61,17 @@ impl Serialize for Value {
                 None => serializer.serialize_unit(),
             },
         }
+    }
+}
+
+impl Serialize for Map {
+    fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.len()))?;
+        for (k, v) in self.iter() {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
     }
 }
 

@@ -1,0 +1,183 @@
+//! The Rust side of the interoperability runs against Python PySOA 1.4.9 (`cargo xtask interop`).
+//!
+//! Both sides implement the same service contract (see `interop/python/README.md`): the Rust service is
+//! `rsinterop`, the Python one `pyinterop`, on the same Redis. Python's client runs its cases against the Rust
+//! service and the Rust client runs the same cases against the Python service, including a chain through both.
+
+use std::time::Duration;
+
+use rsoa_client::{Client, ServiceOptions};
+use rsoa_protocol::{Error as WireError, Map, Value};
+use rsoa_server::{
+    ActionContext, ActionDescription, ActionError, RawAction, Server, ServerSettings,
+};
+use rsoa_transport::BoxFuture;
+use rsoa_transport_redis::{RedisBackend, RedisClientTransport, RedisSettings};
+use serde::{Deserialize, Serialize};
+
+/// The largest message either side sends in the interop runs (the 3 MB chunked case needs room).
+pub const MAX_MESSAGE: usize = 5 * 1024 * 1024;
+
+/// Redis settings for the interop runs: one local Redis.
+pub fn redis_settings(port: u16) -> RedisSettings {
+    RedisSettings::standard([format!("127.0.0.1:{port}")])
+}
+
+/// A client for both interop services; `tweak` adjusts the client-side settings (serializer, protocol version).
+pub async fn client(
+    port: u16,
+    tweak: impl Fn(&mut RedisSettings),
+) -> Result<Client, Box<dyn std::error::Error>> {
+    let mut settings = redis_settings(port);
+    settings.maximum_message_size_in_bytes = Some(MAX_MESSAGE);
+    tweak(&mut settings);
+    let backend = RedisBackend::connect(settings).await?;
+    let options = ServiceOptions::new().timeout(Duration::from_secs(20));
+    Ok(Client::builder()
+        .service_with(
+            RedisClientTransport::new(&backend, "pyinterop")?,
+            options.clone(),
+        )
+        .service_with(RedisClientTransport::new(&backend, "rsinterop")?, options)
+        .build())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Square {
+    number: i64,
+}
+
+#[derive(Serialize)]
+struct Squared {
+    square: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Empty {}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct Typed {
+    n: i64,
+    #[serde(default)]
+    s: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Big {
+    size: usize,
+}
+
+#[derive(Serialize)]
+struct Data {
+    data: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallService {
+    service: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Sleep {
+    seconds: f64,
+}
+
+/// Returns the request body unchanged: every PySOA type must survive both directions.
+struct Echo;
+
+impl RawAction for Echo {
+    fn call(&self, body: Map, _ctx: ActionContext) -> BoxFuture<'_, Result<Map, ActionError>> {
+        Box::pin(async move { Ok(body) })
+    }
+
+    fn describe(&self) -> ActionDescription {
+        let mut d = ActionDescription::default();
+        d.documentation = Some("Returns the request body unchanged.".to_owned());
+        d
+    }
+}
+
+/// The `rsinterop` service; `client` reaches both interop services for `call_service`.
+pub fn service(client: Client) -> Server {
+    let mut settings = ServerSettings::default();
+    settings.max_concurrent_jobs = 32;
+    Server::builder("rsinterop")
+        .description("rsoa's side of the PySOA interoperability runs.")
+        .settings(settings)
+        .client(client)
+        .action_fn("square", |req: Square, _ctx: ActionContext| async move {
+            Ok::<_, ActionError>(Squared {
+                square: req.number * req.number,
+            })
+        })
+        .raw_action("echo", Echo)
+        .action_fn("fail", |_: Empty, _ctx: ActionContext| async move {
+            let mut variables = Map::new();
+            variables.insert("a", 1);
+            let error = WireError::new("FAIL_CODE", "It failed")
+                .with_field("some.field")
+                .with_variables(variables)
+                .with_denied_permissions(["perm.x"]);
+            Err::<(), _>(ActionError::from_errors([error]))
+        })
+        .action_fn("boom", |_: Empty, _ctx: ActionContext| async move {
+            if std::hint::black_box(true) {
+                panic!("boom");
+            }
+            Ok::<(), ActionError>(())
+        })
+        .action_fn("typed", |req: Typed, _ctx: ActionContext| async move {
+            Ok::<_, ActionError>(req)
+        })
+        .action_fn("big", |req: Big, _ctx: ActionContext| async move {
+            Ok::<_, ActionError>(Data {
+                data: "a".repeat(req.size),
+            })
+        })
+        .action_fn("context", |_: Empty, ctx: ActionContext| async move {
+            let c = ctx.context();
+            let mut body = Map::new();
+            body.insert("correlation_id", c.correlation_id.as_str());
+            body.insert(
+                "switches",
+                Value::Array(ctx.switches().iter().map(Value::from).collect()),
+            );
+            body.insert("calling_service", c.calling_service.clone());
+            body.insert("caller", c.caller.clone());
+            body.insert("custom", c.extra.get("custom").cloned().unwrap_or_default());
+            Ok::<_, ActionError>(Value::Map(body))
+        })
+        .action_fn(
+            "call_service",
+            |req: CallService, ctx: ActionContext| async move {
+                let response = ctx
+                    .client()
+                    .call_action(&req.service, "context", ())
+                    .await?;
+                let mut body = Map::new();
+                body.insert("downstream", response.body);
+                Ok::<_, ActionError>(Value::Map(body))
+            },
+        )
+        .action_fn("sleep", |req: Sleep, _ctx: ActionContext| async move {
+            tokio::time::sleep(Duration::from_secs_f64(req.seconds.clamp(0.0, 60.0))).await;
+            Ok::<(), ActionError>(())
+        })
+        .build()
+        .expect("the interop service is valid")
+}
+
+/// Redis settings for the `rsinterop` server: chunking on, as on the Python side.
+pub fn server_settings(port: u16) -> RedisSettings {
+    let mut settings = redis_settings(port);
+    settings.chunk_messages_larger_than_bytes = Some(102_400);
+    settings.maximum_message_size_in_bytes = Some(MAX_MESSAGE);
+    settings.receive_timeout_in_seconds = 1;
+    settings
+}
