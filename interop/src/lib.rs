@@ -88,6 +88,37 @@ struct Sleep {
     seconds: f64,
 }
 
+/// Squares a number, and describes its request the way Conformity does, for `introspect`.
+struct SquareAction;
+
+impl rsoa_server::Action for SquareAction {
+    type Request = Square;
+    type Response = Squared;
+
+    fn description(&self) -> Option<&str> {
+        Some("Squares a number.")
+    }
+
+    fn request_schema(&self) -> Option<Value> {
+        let mut number = Map::new();
+        number.insert("type", "integer");
+        let mut contents = Map::new();
+        contents.insert("number", number);
+        let mut schema = Map::new();
+        schema.insert("type", "dictionary");
+        schema.insert("contents", contents);
+        schema.insert("optional_keys", Value::Array(vec![]));
+        schema.insert("allow_extra_keys", false);
+        Some(Value::Map(schema))
+    }
+
+    async fn run(&self, req: Square, _ctx: ActionContext) -> Result<Squared, ActionError> {
+        Ok(Squared {
+            square: req.number * req.number,
+        })
+    }
+}
+
 /// Returns the request body unchanged: every PySOA type must survive both directions.
 struct Echo;
 
@@ -111,11 +142,7 @@ pub fn service(client: Client) -> Server {
         .description("rsoa's side of the PySOA interoperability runs.")
         .settings(settings)
         .client(client)
-        .action_fn("square", |req: Square, _ctx: ActionContext| async move {
-            Ok::<_, ActionError>(Squared {
-                square: req.number * req.number,
-            })
-        })
+        .action("square", SquareAction)
         .raw_action("echo", Echo)
         .action_fn("fail", |_: Empty, _ctx: ActionContext| async move {
             let mut variables = Map::new();

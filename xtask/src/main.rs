@@ -2,9 +2,11 @@
 //!
 //! - `ci`: everything CI checks: formatting, clippy with warnings as errors, the whole test suite, the docs with
 //!   warnings as errors, and `cargo deny check` when cargo-deny is installed.
-//! - `bench <codec|local|redis>`: the benchmarks, in release mode, each reporting rsoa beside a baseline measured in the
+//! - `bench <codec|local|redis|pysoa>`: the benchmarks, in release mode, each reporting rsoa beside a baseline measured in the
 //!   same run.
 //! - `fuzz [seconds]`: a bounded coverage-guided run of the decoder fuzz targets (needs `cargo install cargo-fuzz`).
+//! - `interop`: the interoperability cases against the real Python PySOA 1.4.9, both directions, over a Redis this
+//!   task starts (it sets up a Python virtualenv under `target/interop-venv` the first time).
 
 use std::process::ExitCode;
 
@@ -16,8 +18,11 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("bench") => bench(args.get(1).map(String::as_str)),
         Some("fuzz") => fuzz(args.get(1).map(String::as_str)),
+        Some("interop") => interop(),
         _ => {
-            eprintln!("usage: cargo xtask <ci | bench <codec|local|redis> | fuzz [seconds]>");
+            eprintln!(
+                "usage: cargo xtask <ci | interop | bench <codec|local|redis> | fuzz [seconds]>"
+            );
             return ExitCode::from(2);
         }
     };
@@ -116,6 +121,138 @@ fn fuzz(seconds: Option<&str>) -> Result {
         cmd!(sh, "cargo fuzz run {target} -- -max_total_time={seconds}")
             .env("RUSTC_BOOTSTRAP", "1")
             .run()?;
+    }
+    Ok(())
+}
+
+/// A child process killed when dropped.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Waits (up to a deadline) until `ready` says so.
+fn wait_until(what: &str, mut ready: impl FnMut() -> bool) -> Result {
+    let start = std::time::Instant::now();
+    while !ready() {
+        if start.elapsed() > std::time::Duration::from_secs(60) {
+            return Err(format!("timed out waiting for {what}").into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+fn redis_answers(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let mut reply = [0_u8; 7];
+    stream.write_all(b"PING\r\n").is_ok()
+        && stream.read_exact(&mut reply).is_ok()
+        && &reply == b"+PONG\r\n"
+}
+
+/// Starts a program and waits for it to print `READY` on its standard output.
+fn start_ready(mut command: std::process::Command, what: &str) -> Result<Child> {
+    use std::io::BufRead;
+    let mut child = Child(command.stdout(std::process::Stdio::piped()).spawn()?);
+    let stdout = child.0.stdout.take().ok_or("no stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(std::result::Result::ok)
+        {
+            if line.trim() == "READY" {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(60))
+        .map_err(|_| format!("{what} did not become ready"))?;
+    Ok(child)
+}
+
+fn interop() -> Result {
+    let sh = shell()?;
+    let root = sh.current_dir();
+    let venv = root.join("target/interop-venv");
+    let python = venv.join("bin/python");
+    let ready = cmd!(sh, "{python} -c 'import pysoa, msgpack, currint'")
+        .quiet()
+        .ignore_stderr()
+        .run()
+        .is_ok();
+    if !ready {
+        step("creating the PySOA 1.4.9 virtualenv under target/interop-venv");
+        cmd!(sh, "python3 -m venv {venv}").run()?;
+        cmd!(sh, "{python} -m pip install --quiet --disable-pip-version-check -r interop/python/requirements.txt").run()?;
+    }
+    cmd!(sh, "cargo build --quiet --locked -p interop").run()?;
+    let port = free_port()?;
+    let _redis = Child(
+        std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()?,
+    );
+    wait_until("redis-server", || redis_answers(port))?;
+    let target = root.join("target/debug");
+    let mut rust_server = std::process::Command::new(target.join("interop-server"));
+    rust_server.arg(port.to_string());
+    let _rust_server = start_ready(rust_server, "the rsoa interop server")?;
+    let mut python_server = std::process::Command::new(&python);
+    python_server
+        .arg(root.join("interop/python/service.py"))
+        .args(["--port", &port.to_string()]);
+    let _python_server = start_ready(python_server, "the PySOA interop server")?;
+
+    step("rsoa client -> PySOA server");
+    let port_text = port.to_string();
+    let rust_cases = cmd!(sh, "{target}/interop-client {port_text} pyinterop")
+        .ignore_status()
+        .read()?;
+    println!("{rust_cases}");
+    step("PySOA client -> rsoa server");
+    let python_cases = cmd!(
+        sh,
+        "{python} interop/python/client_cases.py --port {port_text} --service rsinterop --python-service pyinterop"
+    )
+    .ignore_status()
+    .read()?;
+    println!("{python_cases}");
+    let count = |prefix: &str| {
+        rust_cases
+            .lines()
+            .chain(python_cases.lines())
+            .filter(|l| l.starts_with(prefix))
+            .count()
+    };
+    let (passed, failed) = (count("PASS "), count("FAIL "));
+    println!("interop: {passed} passed, {failed} failed");
+    if failed > 0 || passed == 0 {
+        return Err(format!("{failed} interop cases failed").into());
     }
     Ok(())
 }

@@ -1,0 +1,161 @@
+"""The `pybench` service: a minimal real PySOA 1.4.9 server for the rsoa vs. PySOA benchmark.
+
+Usage::
+
+    python bench_service.py --port PORT [--host 127.0.0.1] [--service pybench] [--log-level WARNING]
+
+* One action, ``echo``, which returns the request body unchanged (no request schema, so no validation cost).
+* Standard Redis backend at HOST:PORT; harakiri disabled; per-request logging off (the job request/response
+  log lines go to DEBUG, and the root log level defaults to WARNING), so the numbers measure PySOA's request
+  handling rather than log formatting. No metrics (PySOA's default no-op recorder).
+* Run several copies at once to get several server processes: they all pop from the same Redis request
+  queue (``pysoa:pybench``), each is a single-threaded PySOA worker.
+* ``READY`` is printed (and flushed) on stdout once the run loop has started, the signal handlers are
+  installed and the server is about to block on the request queue for the first time.
+* SIGTERM / SIGINT trigger PySOA's graceful shutdown; the process exits with status 0 within about
+  1 second (the Redis receive timeout) when idle.
+* The msgpack implementation in use (C extension or pure-Python fallback) is logged to stderr at startup.
+"""
+from __future__ import absolute_import, print_function, unicode_literals
+
+import argparse
+import logging
+import logging.config
+import sys
+import time
+
+import msgpack
+import redis
+
+from pysoa.common.logging import PySOALogContextFilter
+from pysoa.server.action.base import Action
+from pysoa.server.server import Server
+
+
+__version__ = '1.0.0'
+
+DEFAULT_SERVICE_NAME = 'pybench'
+DEFAULT_MAXIMUM_MESSAGE_SIZE_IN_BYTES = 5 * 1024 * 1024
+
+
+class EchoAction(Action):
+    """Returns the request body unchanged."""
+
+    def run(self, request):
+        return request.body
+
+
+class BenchServer(Server):
+    service_name = DEFAULT_SERVICE_NAME
+    action_class_map = {
+        'echo': EchoAction,
+    }
+
+    _ready_announced = False
+
+    def handle_next_request(self):
+        # First called inside Server.run(), after setup() and after the SIGINT/SIGTERM handlers are installed,
+        # right before the first blocking receive on the request queue.
+        if not self._ready_announced:
+            self._ready_announced = True
+            sys.stdout.write('READY\n')
+            sys.stdout.flush()
+        super(BenchServer, self).handle_next_request()
+
+
+def make_settings_dict(host, port, service_name, log_level, maximum_message_size_in_bytes):
+    return {
+        'transport': {
+            'path': 'pysoa.common.transport.redis_gateway.server:RedisServerTransport',
+            'kwargs': {
+                'backend_type': 'redis.standard',
+                'backend_layer_kwargs': {'hosts': [(host, port)]},
+                'maximum_message_size_in_bytes': maximum_message_size_in_bytes,
+                # How long an idle server blocks on its queue, i.e. how quickly it notices SIGTERM. A busy server
+                # never waits, so this does not affect throughput.
+                'receive_timeout_in_seconds': 1,
+            },
+        },
+        'harakiri': {'timeout': 0, 'shutdown_grace': 30},
+        'logging': {
+            'version': 1,
+            'formatters': {
+                'console': {
+                    'format': '%(asctime)s %(levelname)7s ' + service_name + '[%(process)d]: %(message)s',
+                },
+            },
+            'handlers': {
+                'console': {
+                    'level': log_level,
+                    'class': 'logging.StreamHandler',
+                    'stream': 'ext://sys.stderr',
+                    'formatter': 'console',
+                },
+            },
+            'loggers': {},
+            'root': {'handlers': ['console'], 'level': log_level},
+            'disable_existing_loggers': False,
+        },
+        'request_log_success_level': 'DEBUG',
+        'request_log_error_level': 'WARNING',
+    }
+
+
+def _wait_for_redis(host, port, timeout_seconds):
+    deadline = time.time() + timeout_seconds
+    connection = redis.Redis(host=host, port=port, socket_connect_timeout=1.0)
+    try:
+        while True:
+            try:
+                connection.ping()
+                return
+            except redis.exceptions.RedisError as e:
+                if time.time() >= deadline:
+                    raise RuntimeError('Redis at {}:{} is not reachable: {}'.format(host, port, e))
+                time.sleep(0.1)
+    finally:
+        connection.connection_pool.disconnect()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description='PySOA `pybench` echo service for the rsoa vs. PySOA benchmark')
+    parser.add_argument('--port', type=int, required=True, help='Redis port')
+    parser.add_argument('--host', default='127.0.0.1', help='Redis host (default 127.0.0.1)')
+    parser.add_argument('--service', default=DEFAULT_SERVICE_NAME, help='Service name (default pybench)')
+    parser.add_argument('--log-level', default='WARNING', help='Logging level (default WARNING)')
+    parser.add_argument(
+        '--max-message-bytes', type=int, default=DEFAULT_MAXIMUM_MESSAGE_SIZE_IN_BYTES,
+        help='maximum_message_size_in_bytes of the transport (default 5 MiB)',
+    )
+    parser.add_argument(
+        '--redis-wait', type=float, default=10.0,
+        help='Seconds to wait for Redis to answer PING before giving up (default 10)',
+    )
+    args = parser.parse_args(argv)
+
+    server_class = type(str('BenchServer'), (BenchServer, ), {'service_name': args.service})
+    settings = server_class.settings_class(make_settings_dict(
+        args.host, args.port, args.service, args.log_level.upper(), args.max_message_bytes,
+    ))
+
+    PySOALogContextFilter.set_service_name(server_class.service_name)
+    logging.config.dictConfig(settings['logging'])
+    logger = logging.getLogger('pybench')
+    logger.warning(
+        'service %s on redis %s:%d, msgpack %s using %s',
+        args.service, args.host, args.port, '.'.join(map(str, msgpack.version)), msgpack.Packer.__module__,
+    )
+
+    try:
+        _wait_for_redis(args.host, args.port, args.redis_wait)
+    except RuntimeError as e:
+        logger.error('%s', e)
+        return 2
+
+    server = server_class.initialize(settings)(settings)
+    server.run()  # returns after SIGTERM/SIGINT (graceful shutdown)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

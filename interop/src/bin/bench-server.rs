@@ -1,0 +1,44 @@
+//! A one-action (`echo`) rsoa service for the side-by-side benchmark: `bench-server <redis port> [service]`
+//! (default `rsbench`). Prints `READY` once serving; stops on SIGTERM.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rsoa_protocol::Map;
+use rsoa_server::{
+    serve, shutdown_signal, ActionContext, ActionDescription, ActionError, RawAction, Server,
+};
+use rsoa_transport::BoxFuture;
+use rsoa_transport_redis::{RedisBackend, RedisServerTransport};
+
+struct Echo;
+
+impl RawAction for Echo {
+    fn call(&self, body: Map, _ctx: ActionContext) -> BoxFuture<'_, Result<Map, ActionError>> {
+        Box::pin(async move { Ok(body) })
+    }
+
+    fn describe(&self) -> ActionDescription {
+        ActionDescription::default()
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let port: u16 = args
+        .next()
+        .ok_or("usage: bench-server <redis port> [service]")?
+        .parse()?;
+    let name = args.next().unwrap_or_else(|| "rsbench".to_owned());
+    let server = Server::builder(name.as_str())
+        .raw_action("echo", Echo)
+        .build()?;
+    let mut settings = interop::redis_settings(port);
+    settings.receive_batch_size = Some(16);
+    let backend = RedisBackend::connect(settings).await?;
+    let transport = Arc::new(RedisServerTransport::new(&backend, &name)?);
+    println!("READY");
+    serve(server, transport, shutdown_signal(), Duration::from_secs(5)).await;
+    Ok(())
+}
