@@ -34,7 +34,13 @@ die() { printf '[build_msgpack_ext] ERROR: %s\n' "$*" >&2; exit 1; }
 
 [ $# -eq 1 ] || die "usage: $0 VENV_PYTHON"
 PY=$1
-[ -x "$PY" ] || die "not an executable: $PY"
+case "$PY" in
+    */*) ;;
+    *) PY=$(command -v "$PY") || die "not found on PATH: $1" ;;
+esac
+[ -x "$PY" ] && [ -f "$PY" ] || die "not an executable: $PY"
+# Make it absolute without resolving symlinks (a venv's bin/python is a symlink to the base interpreter).
+PY=$(cd "$(dirname "$PY")" && pwd)/$(basename "$PY")
 
 START=$(date +%s)
 

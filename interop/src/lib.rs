@@ -28,18 +28,28 @@ pub async fn client(
     port: u16,
     tweak: impl Fn(&mut RedisSettings),
 ) -> Result<Client, Box<dyn std::error::Error>> {
+    client_for(port, &["pyinterop", "rsinterop"], tweak).await
+}
+
+/// A client for the named services on the local Redis.
+pub async fn client_for(
+    port: u16,
+    services: &[&str],
+    tweak: impl Fn(&mut RedisSettings),
+) -> Result<Client, Box<dyn std::error::Error>> {
     let mut settings = redis_settings(port);
     settings.maximum_message_size_in_bytes = Some(MAX_MESSAGE);
     tweak(&mut settings);
     let backend = RedisBackend::connect(settings).await?;
     let options = ServiceOptions::new().timeout(Duration::from_secs(20));
-    Ok(Client::builder()
-        .service_with(
-            RedisClientTransport::new(&backend, "pyinterop")?,
+    let mut builder = Client::builder();
+    for service in services {
+        builder = builder.service_with(
+            RedisClientTransport::new(&backend, service)?,
             options.clone(),
-        )
-        .service_with(RedisClientTransport::new(&backend, "rsinterop")?, options)
-        .build())
+        );
+    }
+    Ok(builder.build())
 }
 
 #[derive(Deserialize)]

@@ -1,14 +1,18 @@
 //! rsoa's automation: `cargo xtask <task>`.
 //!
 //! - `ci`: everything CI checks: formatting, clippy with warnings as errors, the whole test suite, the docs with
-//!   warnings as errors, and `cargo deny check` when cargo-deny is installed.
-//! - `bench <codec|local|redis|pysoa>`: the benchmarks, in release mode, each reporting rsoa beside a baseline measured in the
-//!   same run.
-//! - `fuzz [seconds]`: a bounded coverage-guided run of the decoder fuzz targets (needs `cargo install cargo-fuzz`).
+//!   warnings as errors, the interop cases against Python PySOA, and `cargo deny check` when cargo-deny is
+//!   installed.
 //! - `interop`: the interoperability cases against the real Python PySOA 1.4.9, both directions, over a Redis this
 //!   task starts (it sets up a Python virtualenv under `target/interop-venv` the first time).
+//! - `bench <codec|local|redis|pysoa>`: the benchmarks, in release mode, each reporting rsoa beside a baseline
+//!   measured in the same run.
+//! - `fuzz [seconds]`: a bounded coverage-guided run of the decoder fuzz targets (needs `cargo install cargo-fuzz`).
 
-use std::process::ExitCode;
+use std::io::{BufRead, Read, Write};
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
 
 use xshell::{cmd, Shell};
 
@@ -16,13 +20,11 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("interop") => interop(),
         Some("bench") => bench(args.get(1).map(String::as_str)),
         Some("fuzz") => fuzz(args.get(1).map(String::as_str)),
-        Some("interop") => interop(),
         _ => {
-            eprintln!(
-                "usage: cargo xtask <ci | interop | bench <codec|local|redis> | fuzz [seconds]>"
-            );
+            eprintln!("usage: cargo xtask <ci | interop | bench <codec|local|redis|pysoa> | fuzz [seconds]>");
             return ExitCode::from(2);
         }
     };
@@ -66,6 +68,8 @@ fn ci() -> Result {
     cmd!(sh, "cargo doc --workspace --no-deps --locked")
         .env("RUSTDOCFLAGS", "-D warnings")
         .run()?;
+    step("interop with Python PySOA 1.4.9");
+    interop()?;
     if cmd!(sh, "cargo deny --version")
         .quiet()
         .ignore_stderr()
@@ -96,8 +100,11 @@ fn bench(which: Option<&str>) -> Result {
             "cargo bench --locked -p rsoa-transport-redis --bench redis"
         )
         .run()?,
+        Some("pysoa") => bench_pysoa()?,
         other => {
-            return Err(format!("unknown benchmark {other:?}; choose codec, local or redis").into())
+            return Err(
+                format!("unknown benchmark {other:?}; choose codec, local, redis or pysoa").into(),
+            )
         }
     }
     Ok(())
@@ -141,20 +148,19 @@ fn free_port() -> Result<u16> {
         .port())
 }
 
-/// Waits (up to a deadline) until `ready` says so.
+/// Waits, up to a deadline, until `ready` says so.
 fn wait_until(what: &str, mut ready: impl FnMut() -> bool) -> Result {
-    let start = std::time::Instant::now();
+    let start = Instant::now();
     while !ready() {
-        if start.elapsed() > std::time::Duration::from_secs(60) {
+        if start.elapsed() > Duration::from_secs(60) {
             return Err(format!("timed out waiting for {what}").into());
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(50));
     }
     Ok(())
 }
 
 fn redis_answers(port: u16) -> bool {
-    use std::io::{Read, Write};
     let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };
@@ -164,10 +170,31 @@ fn redis_answers(port: u16) -> bool {
         && &reply == b"+PONG\r\n"
 }
 
+/// A `redis-server` on a free loopback port, stopped when dropped.
+fn start_redis() -> Result<(Child, u16)> {
+    let port = free_port()?;
+    let redis = Child(
+        Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()?,
+    );
+    wait_until("redis-server", || redis_answers(port))?;
+    Ok((redis, port))
+}
+
 /// Starts a program and waits for it to print `READY` on its standard output.
-fn start_ready(mut command: std::process::Command, what: &str) -> Result<Child> {
-    use std::io::BufRead;
-    let mut child = Child(command.stdout(std::process::Stdio::piped()).spawn()?);
+fn start_ready(mut command: Command, what: &str) -> Result<Child> {
+    let mut child = Child(command.stdout(Stdio::piped()).spawn()?);
     let stdout = child.0.stdout.take().ok_or("no stdout")?;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -180,15 +207,14 @@ fn start_ready(mut command: std::process::Command, what: &str) -> Result<Child> 
             }
         }
     });
-    rx.recv_timeout(std::time::Duration::from_secs(60))
+    rx.recv_timeout(Duration::from_secs(60))
         .map_err(|_| format!("{what} did not become ready"))?;
     Ok(child)
 }
 
-fn interop() -> Result {
-    let sh = shell()?;
-    let root = sh.current_dir();
-    let venv = root.join("target/interop-venv");
+/// The PySOA 1.4.9 virtualenv under `target/interop-venv`, created the first time; returns its python.
+fn ensure_venv(sh: &Shell) -> Result<PathBuf> {
+    let venv = sh.current_dir().join("target/interop-venv");
     let python = venv.join("bin/python");
     let ready = cmd!(sh, "{python} -c 'import pysoa, msgpack, currint'")
         .quiet()
@@ -198,38 +224,30 @@ fn interop() -> Result {
     if !ready {
         step("creating the PySOA 1.4.9 virtualenv under target/interop-venv");
         cmd!(sh, "python3 -m venv {venv}").run()?;
-        cmd!(sh, "{python} -m pip install --quiet --disable-pip-version-check -r interop/python/requirements.txt").run()?;
+        cmd!(sh, "{python} -m pip install --quiet --disable-pip-version-check -r interop/python/requirements.txt")
+            .run()?;
     }
+    Ok(python)
+}
+
+fn interop() -> Result {
+    let sh = shell()?;
+    let root = sh.current_dir();
+    let python = ensure_venv(&sh)?;
     cmd!(sh, "cargo build --quiet --locked -p interop").run()?;
-    let port = free_port()?;
-    let _redis = Child(
-        std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()?,
-    );
-    wait_until("redis-server", || redis_answers(port))?;
+    let (_redis, port) = start_redis()?;
+    let port_text = port.to_string();
     let target = root.join("target/debug");
-    let mut rust_server = std::process::Command::new(target.join("interop-server"));
-    rust_server.arg(port.to_string());
+    let mut rust_server = Command::new(target.join("interop-server"));
+    rust_server.arg(&port_text);
     let _rust_server = start_ready(rust_server, "the rsoa interop server")?;
-    let mut python_server = std::process::Command::new(&python);
+    let mut python_server = Command::new(&python);
     python_server
         .arg(root.join("interop/python/service.py"))
-        .args(["--port", &port.to_string()]);
+        .args(["--port", &port_text, "--log-level", "WARNING"]);
     let _python_server = start_ready(python_server, "the PySOA interop server")?;
 
     step("rsoa client -> PySOA server");
-    let port_text = port.to_string();
     let rust_cases = cmd!(sh, "{target}/interop-client {port_text} pyinterop")
         .ignore_status()
         .read()?;
@@ -253,6 +271,134 @@ fn interop() -> Result {
     println!("interop: {passed} passed, {failed} failed");
     if failed > 0 || passed == 0 {
         return Err(format!("{failed} interop cases failed").into());
+    }
+    Ok(())
+}
+
+/// A number from a flat JSON object line, e.g. `"p50_us": 12.5`.
+fn json_number(line: &str, key: &str) -> Option<f64> {
+    let start = line.find(&format!("\"{key}\":"))? + key.len() + 3;
+    let rest = line[start..].trim_start();
+    let end = rest.find([',', '}']).unwrap_or(rest.len());
+    rest[..end].trim().parse().ok()
+}
+
+/// One measurement of the side-by-side benchmark.
+struct Row {
+    client: &'static str,
+    server: &'static str,
+    processes: usize,
+    size: usize,
+    callers: usize,
+    calls_per_sec: f64,
+    p50: f64,
+    p99: f64,
+}
+
+fn bench_pysoa() -> Result {
+    let sh = shell()?;
+    let root = sh.current_dir();
+    let python = ensure_venv(&sh)?;
+    step("rebuilding msgpack's C extension for a fair Python baseline");
+    cmd!(sh, "bash interop/python/build_msgpack_ext.sh {python}").run()?;
+    cmd!(sh, "cargo build --quiet --locked --release -p interop").run()?;
+    let (_redis, port) = start_redis()?;
+    let port_text = port.to_string();
+    let target = root.join("target/release");
+    let mut rows = Vec::new();
+    for server in ["PySOA", "rsoa"] {
+        for processes in [1_usize, 2] {
+            let service = if server == "rsoa" {
+                "rsbench"
+            } else {
+                "pybench"
+            };
+            let mut servers = Vec::new();
+            for _ in 0..processes {
+                let command = if server == "rsoa" {
+                    let mut c = Command::new(target.join("bench-server"));
+                    c.args([port_text.as_str(), service]);
+                    c
+                } else {
+                    let mut c = Command::new(&python);
+                    c.arg(root.join("interop/python/bench_service.py"))
+                        .args(["--port", &port_text]);
+                    c
+                };
+                servers.push(start_ready(command, &format!("a {server} bench server"))?);
+            }
+            for client in ["PySOA", "rsoa"] {
+                for size in [8_usize, 10_240] {
+                    for callers in [1_usize, 16] {
+                        let calls = match (client, callers) {
+                            ("rsoa", 1) => 2_000,
+                            ("rsoa", _) => 8_000,
+                            (_, 1) => 500,
+                            _ => 2_000,
+                        };
+                        let (size_text, callers_text, calls_text) =
+                            (size.to_string(), callers.to_string(), calls.to_string());
+                        let line = if client == "rsoa" {
+                            cmd!(sh, "{target}/bench-client {port_text} {service} {size_text} {callers_text} {calls_text}")
+                                .read()?
+                        } else {
+                            cmd!(sh, "{python} interop/python/bench_client.py --port {port_text} --service {service} --body-size {size_text} --callers {callers_text} --calls {calls_text}")
+                                .read()?
+                        };
+                        let number = |key| {
+                            json_number(&line, key).ok_or_else(|| format!("no {key} in {line:?}"))
+                        };
+                        rows.push(Row {
+                            client,
+                            server,
+                            processes,
+                            size,
+                            callers,
+                            calls_per_sec: number("calls_per_sec")?,
+                            p50: number("p50_us")?,
+                            p99: number("p99_us")?,
+                        });
+                    }
+                }
+            }
+            drop(servers);
+        }
+    }
+    println!("\n| client | server | server processes | body bytes | callers | calls/s | p50 µs | p99 µs |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.0} |",
+            r.client, r.server, r.processes, r.size, r.callers, r.calls_per_sec, r.p50, r.p99
+        );
+    }
+    println!("\n| body bytes | callers | server processes | rsoa/PySOA throughput | PySOA p99 µs | rsoa p99 µs |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    let find = |lang: &str, size: usize, callers: usize, processes: usize| {
+        rows.iter().find(|r| {
+            r.client == lang
+                && r.server == lang
+                && r.size == size
+                && r.callers == callers
+                && r.processes == processes
+        })
+    };
+    for size in [8, 10_240] {
+        for callers in [1, 16] {
+            for processes in [1, 2] {
+                if let (Some(py), Some(rs)) = (
+                    find("PySOA", size, callers, processes),
+                    find("rsoa", size, callers, processes),
+                ) {
+                    println!(
+                        "| {size} | {callers} | {processes} | {:.1}x | {:.0} | {:.0} |",
+                        rs.calls_per_sec / py.calls_per_sec,
+                        py.p99,
+                        rs.p99
+                    );
+                }
+            }
+        }
     }
     Ok(())
 }

@@ -20,7 +20,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         callers.parse()?,
         calls.parse()?,
     );
-    let client = interop::client(port, |_| {}).await?;
+    let client = interop::client_for(port, &[service.as_str()], |_| {}).await?;
     let mut body = Map::new();
     body.insert("data", Value::from("x".repeat(size)));
     let run = |per_caller: usize| {
