@@ -90,11 +90,7 @@ fn bench(which: Option<&str>) -> Result {
     let sh = shell()?;
     match which {
         Some("codec") => cmd!(sh, "cargo bench --locked -p rsoa-codec --bench codec").run()?,
-        Some("local") => cmd!(
-            sh,
-            "cargo bench --locked -p rsoa-transport-local --bench local"
-        )
-        .run()?,
+        Some("local") => bench_local(&sh)?,
         Some("redis") => cmd!(
             sh,
             "cargo bench --locked -p rsoa-transport-redis --bench redis"
@@ -107,6 +103,36 @@ fn bench(which: Option<&str>) -> Result {
             )
         }
     }
+    Ok(())
+}
+
+/// rsoa's local-transport benchmark, then PySOA's local transport doing the same calls in the same run.
+fn bench_local(sh: &Shell) -> Result {
+    let rsoa = cmd!(
+        sh,
+        "cargo bench --locked -p rsoa-transport-local --bench local"
+    )
+    .read()?;
+    println!("{rsoa}");
+    let python = ensure_venv(sh)?;
+    let line = cmd!(sh, "{python} interop/python/bench_local.py --calls 20000").read()?;
+    let number = |key| json_number(&line, key).ok_or_else(|| format!("no {key} in {line:?}"));
+    let (py_rate, py_p50, py_p99) = (
+        number("calls_per_sec")?,
+        number("p50_us")?,
+        number("p99_us")?,
+    );
+    let rsoa_rate = rsoa
+        .lines()
+        .find(|l| l.starts_with("| sequential: call_action, local transport |"))
+        .and_then(|l| l.split('|').nth(2))
+        .and_then(|cell| cell.trim().parse::<f64>().ok())
+        .ok_or("no sequential call_action row in the rsoa benchmark's output")?;
+    println!("| sequential: PySOA 1.4.9 call_action, local transport | {py_rate:.0} | {py_p50:.2} | {py_p99:.2} | |");
+    println!(
+        "\nrsoa's sequential local call_action: {:.1}x PySOA's calls per second",
+        rsoa_rate / py_rate
+    );
     Ok(())
 }
 

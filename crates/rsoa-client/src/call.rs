@@ -304,10 +304,12 @@ impl<'c> IntoFuture for CallAction<'c> {
             let mut response = response.unwrap_or_default();
             job_errors(&self.service, &response, true)?;
             action_errors(&self.service, &response.actions, &self.options)?;
-            let bodies = response.actions.iter_mut().map(|a| &mut a.body).collect();
-            self.client
-                .expand(bodies, &self.expansions, &self.options)
-                .await?;
+            if !self.expansions.is_empty() {
+                let bodies = response.actions.iter_mut().map(|a| &mut a.body).collect();
+                self.client
+                    .expand(bodies, &self.expansions, &self.options)
+                    .await?;
+            }
             if response.actions.is_empty() {
                 // A server always answers a one-action job with one action response or a job error.
                 return Err(CallError::Transport {
@@ -401,10 +403,12 @@ impl<'c> IntoFuture for CallActions<'c> {
             let mut response = response.unwrap_or_default();
             job_errors(&self.service, &response, self.options.raise_job_errors)?;
             action_errors(&self.service, &response.actions, &self.options)?;
-            let bodies = response.actions.iter_mut().map(|a| &mut a.body).collect();
-            self.client
-                .expand(bodies, &self.expansions, &self.options)
-                .await?;
+            if !self.expansions.is_empty() {
+                let bodies = response.actions.iter_mut().map(|a| &mut a.body).collect();
+                self.client
+                    .expand(bodies, &self.expansions, &self.options)
+                    .await?;
+            }
             Ok(response)
         })
     }

@@ -134,6 +134,17 @@ fn write_map(out: &mut String, map: &Map) -> Result<(), Error> {
         }
         let key = match k {
             Value::String(s) => s.clone(),
+            // A key with a lone surrogate (from a JSON "\ud800" escape) is written back the same way.
+            Value::NonUtf8String(bytes) => {
+                let units = wtf8_chars(bytes).ok_or_else(|| {
+                    Error::unencodable("", "a map key that is not valid UTF-8 has no JSON form")
+                })?;
+                write_units(out, &units);
+                out.push_str(": ");
+                let path = String::from_utf8_lossy(bytes);
+                write_value(out, v).map_err(|e| e.under(&path))?;
+                continue;
+            }
             Value::Int(n) => n.to_string(),
             Value::Float(f) => {
                 let mut s = String::new();
@@ -646,6 +657,15 @@ mod tests {
         assert_eq!(v, Value::NonUtf8String(vec![b'a', 0xed, 0xa0, 0x80, b'b']));
         assert_eq!(json.encode(&v).unwrap(), br#""a\ud800b""#);
         assert!(json.encode(&Value::NonUtf8String(vec![0xff])).is_err());
+    }
+
+    #[test]
+    fn lone_surrogate_keys_round_trip() {
+        // Found by the fuzzer: a key with a lone surrogate escape decoded but could not be encoded again.
+        let json = JsonSerializer::default();
+        let text = br#"{"a\udc00": 1}"#;
+        let value = json.decode(text).unwrap();
+        assert_eq!(json.encode(&value).unwrap(), text);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use fred::types::scripts::Script;
 use rsoa_transport::Error as TransportError;
 
 use crate::ring::{reply_master_index, RoundRobin};
-use crate::settings::{BackendType, ConnectionSettings};
+use crate::settings::{BackendSettings, BackendType, ConnectionSettings};
 use crate::{Error, RedisSettings};
 
 /// PySOA's push script (wire-spec §9.1): refuse when the list is at capacity, else push and refresh the expiry.
@@ -120,6 +120,21 @@ fn rustls_pemfile_certs(
         .map_err(|e| e.to_string())
 }
 
+/// The configured hosts with ports, or `localhost` on `default_port` when none are given.
+fn resolve_hosts(
+    backend: &BackendSettings,
+    default_port: u16,
+) -> Result<Vec<(String, u16)>, Error> {
+    if backend.hosts.is_empty() {
+        return Ok(vec![("localhost".to_owned(), default_port)]);
+    }
+    backend
+        .hosts
+        .iter()
+        .map(|h| h.resolve(default_port))
+        .collect()
+}
+
 fn seconds(s: f64) -> Duration {
     Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX)
 }
@@ -133,15 +148,7 @@ impl RedisBackend {
         match settings.backend_type {
             BackendType::Standard => {
                 let port = backend.redis_port.unwrap_or(6379);
-                let hosts = if backend.hosts.is_empty() {
-                    vec![("localhost".to_owned(), port)]
-                } else {
-                    backend
-                        .hosts
-                        .iter()
-                        .map(|h| h.resolve(port))
-                        .collect::<Result<_, _>>()?
-                };
+                let hosts = resolve_hosts(backend, port)?;
                 for (host, port) in hosts {
                     let label = format!("{host}:{port}");
                     configs.push((
@@ -156,15 +163,7 @@ impl RedisBackend {
             }
             BackendType::Sentinel => {
                 let port = backend.redis_port.unwrap_or(26379);
-                let sentinels: Vec<(String, u16)> = if backend.hosts.is_empty() {
-                    vec![("localhost".to_owned(), port)]
-                } else {
-                    backend
-                        .hosts
-                        .iter()
-                        .map(|h| h.resolve(port))
-                        .collect::<Result<_, _>>()?
-                };
+                let sentinels = resolve_hosts(backend, port)?;
                 if backend.sentinel_services.is_empty() {
                     return Err(Error::Settings(
                         "backend_layer_kwargs.sentinel_services: list the master names".to_owned(),
@@ -188,15 +187,7 @@ impl RedisBackend {
             }
             BackendType::Cluster => {
                 let port = backend.redis_port.unwrap_or(6379);
-                let nodes: Vec<(String, u16)> = if backend.hosts.is_empty() {
-                    vec![("localhost".to_owned(), port)]
-                } else {
-                    backend
-                        .hosts
-                        .iter()
-                        .map(|h| h.resolve(port))
-                        .collect::<Result<_, _>>()?
-                };
+                let nodes = resolve_hosts(backend, port)?;
                 let label = format!("cluster via {}:{}", nodes[0].0, nodes[0].1);
                 configs.push((
                     label,
