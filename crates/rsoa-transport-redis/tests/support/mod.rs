@@ -136,8 +136,9 @@ pub fn redis(extra: &[&str]) -> Process {
     let mut args = base_args(port);
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     let process = spawn("redis", port, &args);
+    // A server that requires a password answers NOAUTH, which also means it is up.
     wait_for("redis-server to answer PING", || {
-        command(port, &["PING"]).filter(|r| r.contains("PONG"))
+        command(port, &["PING"]).filter(|r| r.contains("PONG") || r.contains("NOAUTH"))
     });
     process
 }
@@ -250,4 +251,103 @@ pub fn llen(port: u16, key: &str) -> i64 {
     command(port, &["LLEN", key])
         .and_then(|r| r.trim().trim_start_matches(':').parse().ok())
         .unwrap_or(-1)
+}
+
+/// Starts a TLS-only Redis with a certificate for `localhost` and `127.0.0.1` signed by a throwaway authority;
+/// returns the server and the authority's PEM file.
+pub fn redis_tls() -> (Process, PathBuf) {
+    let port = free_port();
+    let dir = scratch_dir("tls", port);
+    let openssl = |args: &[&str]| {
+        let status = Command::new("openssl")
+            .args(args)
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl must be installed (bash .ci/run installs it)");
+        assert!(status.success(), "openssl {args:?} failed");
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=rsoa-test-ca",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .expect("write ext.cnf");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .args([
+            "--tls-cert-file",
+            "server.crt",
+            "--tls-key-file",
+            "server.key",
+            "--tls-ca-cert-file",
+            "ca.crt",
+        ])
+        .args(["--tls-auth-clients", "no"])
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server must be installed");
+    let ca = dir.join("ca.crt");
+    let process = Process { child, port, dir };
+    wait_for("the TLS port to accept connections", || {
+        TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    (process, ca)
 }

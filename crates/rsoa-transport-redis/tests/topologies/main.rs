@@ -179,3 +179,66 @@ async fn redis_cluster_carries_every_call() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passwords_and_acl_users() {
+    let redis = redis(&[
+        "--requirepass",
+        "secret",
+        "--user",
+        "alice",
+        "on",
+        ">wonderland",
+        "~*",
+        "&*",
+        "+@all",
+    ]);
+    let settings = |user: Option<&str>, password: &str| {
+        let mut s = RedisSettings::standard([format!("127.0.0.1:{}", redis.port)]);
+        s.backend_layer_kwargs.connection_kwargs.username = user.map(str::to_owned);
+        s.backend_layer_kwargs.connection_kwargs.password = Some(password.to_owned());
+        s.backend_layer_kwargs
+            .connection_kwargs
+            .socket_connect_timeout = 2.0;
+        s
+    };
+    // The default user with the server's password serves; an ACL user calls.
+    let (client, _stop) = start(
+        settings(None, "secret"),
+        settings(Some("alice"), "wonderland"),
+    )
+    .await;
+    assert_eq!(square_eventually(&client, 6).await, 36);
+    // A wrong password is a clear connection error, not a hang.
+    let err = RedisBackend::connect(settings(Some("alice"), "wrong"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains(&redis.port.to_string()), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_private_authority() {
+    let (redis, ca) = support::redis_tls();
+    let settings = || {
+        let mut s = RedisSettings::standard([format!("localhost:{}", redis.port)]);
+        let connection = &mut s.backend_layer_kwargs.connection_kwargs;
+        connection.ssl = true;
+        connection.ssl_ca_certs = Some(ca.display().to_string());
+        connection.socket_connect_timeout = 3.0;
+        s
+    };
+    let (client, _stop) = start(settings(), settings()).await;
+    assert_eq!(square_eventually(&client, 7).await, 49);
+    let big = client
+        .call_action("svc", "big", &json!({"size": 50_000}))
+        .await
+        .unwrap();
+    assert_eq!(big.body["text"].as_str().map(str::len), Some(50_000));
+    // Without trusting the authority, the connection is refused.
+    let mut untrusted = settings();
+    untrusted
+        .backend_layer_kwargs
+        .connection_kwargs
+        .ssl_ca_certs = None;
+    assert!(RedisBackend::connect(untrusted).await.is_err());
+}
