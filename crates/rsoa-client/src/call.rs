@@ -8,6 +8,7 @@ use rsoa_protocol::{ActionRequest, ActionResponse, JobResponse, Map, Value, Valu
 use rsoa_switches::{Switch, SwitchSet};
 use rsoa_transport::BoxFuture;
 
+use crate::expansion::Requested;
 use crate::{CallError, Client};
 
 /// A request body: a [`Map`], a map [`Value`], `()` for an empty body, or `&T` for any serializable `T`.
@@ -229,7 +230,7 @@ pub struct CallAction<'c> {
     request: ActionRequest,
     body: Result<Map, ValueError>,
     options: CallOptions,
-    expansions: Vec<(String, Vec<String>)>,
+    expansions: Requested,
 }
 
 impl<'c> CallAction<'c> {
@@ -245,7 +246,7 @@ impl<'c> CallAction<'c> {
             request,
             body,
             options: CallOptions::default(),
-            expansions: Vec::new(),
+            expansions: Requested::default(),
         }
     }
 
@@ -258,13 +259,7 @@ impl<'c> CallAction<'c> {
         object_type: &str,
         expansions: impl IntoIterator<Item = S>,
     ) -> Self {
-        let paths = expansions.into_iter().map(Into::into);
-        match self.expansions.iter_mut().find(|(t, _)| t == object_type) {
-            Some((_, existing)) => existing.extend(paths),
-            None => self
-                .expansions
-                .push((object_type.to_owned(), paths.collect())),
-        }
+        self.expansions.add(object_type, expansions);
         self
     }
 
@@ -335,7 +330,7 @@ pub struct CallActions<'c> {
     service: String,
     actions: Vec<ActionRequest>,
     options: CallOptions,
-    expansions: Vec<(String, Vec<String>)>,
+    expansions: Requested,
 }
 
 impl<'c> CallActions<'c> {
@@ -345,7 +340,7 @@ impl<'c> CallActions<'c> {
             service: service.to_owned(),
             actions,
             options: CallOptions::default(),
-            expansions: Vec::new(),
+            expansions: Requested::default(),
         }
     }
 
@@ -358,13 +353,7 @@ impl<'c> CallActions<'c> {
         object_type: &str,
         expansions: impl IntoIterator<Item = S>,
     ) -> Self {
-        let paths = expansions.into_iter().map(Into::into);
-        match self.expansions.iter_mut().find(|(t, _)| t == object_type) {
-            Some((_, existing)) => existing.extend(paths),
-            None => self
-                .expansions
-                .push((object_type.to_owned(), paths.collect())),
-        }
+        self.expansions.add(object_type, expansions);
         self
     }
 

@@ -165,6 +165,30 @@ impl ExpansionSettings {
     }
 }
 
+/// The expansions a call asks for: each type with its dotted paths.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Requested(Vec<(String, Vec<String>)>);
+
+impl Requested {
+    /// Asks for more expansions of a type.
+    pub(crate) fn add<S: Into<String>>(
+        &mut self,
+        object_type: &str,
+        paths: impl IntoIterator<Item = S>,
+    ) {
+        let paths = paths.into_iter().map(Into::into);
+        match self.0.iter_mut().find(|(t, _)| t == object_type) {
+            Some((_, existing)) => existing.extend(paths),
+            None => self.0.push((object_type.to_owned(), paths.collect())),
+        }
+    }
+
+    /// Whether nothing was asked for.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// A requested expansion and the nested ones below it, by name.
 #[derive(Debug)]
 struct Node<'s> {
@@ -281,7 +305,7 @@ impl Client {
     pub(crate) async fn expand(
         &self,
         bodies: Vec<&mut Map>,
-        requested: &[(String, Vec<String>)],
+        requested: &Requested,
         options: &CallOptions,
     ) -> Result<(), CallError> {
         if requested.is_empty() {
@@ -291,7 +315,7 @@ impl Client {
             CallError::InvalidExpansion("this client has no expansion settings".to_owned())
         })?;
         let mut forest = HashMap::new();
-        for (object_type, paths) in requested {
+        for (object_type, paths) in &requested.0 {
             forest.insert(object_type.clone(), trees(settings, object_type, paths)?);
         }
         // Work on the bodies as one array so that a single path reaches any object.
