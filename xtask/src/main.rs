@@ -218,9 +218,14 @@ fn start_redis() -> Result<(Child, u16)> {
     Ok((redis, port))
 }
 
-/// Starts a program and waits for it to print `READY` on its standard output.
-fn start_ready(mut command: Command, what: &str) -> Result<Child> {
-    let mut child = Child(command.stdout(Stdio::piped()).spawn()?);
+/// Starts a program and waits for it to print `READY` on its standard output. Its standard error goes to
+/// `target/xtask-logs/<log>.log`, so that servers' logs (such as the traceback of a deliberate panic) stay out of the
+/// report but are kept for debugging.
+fn start_ready(mut command: Command, what: &str, log: &str) -> Result<Child> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/xtask-logs");
+    std::fs::create_dir_all(&dir)?;
+    let stderr = std::fs::File::create(dir.join(format!("{log}.log")))?;
+    let mut child = Child(command.stdout(Stdio::piped()).stderr(stderr).spawn()?);
     let stdout = child.0.stdout.take().ok_or("no stdout")?;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -266,12 +271,20 @@ fn interop() -> Result {
     let target = root.join("target/debug");
     let mut rust_server = Command::new(target.join("interop-server"));
     rust_server.arg(&port_text);
-    let _rust_server = start_ready(rust_server, "the rsoa interop server")?;
+    let _rust_server = start_ready(
+        rust_server,
+        "the rsoa interop server",
+        "interop-rsoa-server",
+    )?;
     let mut python_server = Command::new(&python);
     python_server
         .arg(root.join("interop/python/service.py"))
         .args(["--port", &port_text, "--log-level", "WARNING"]);
-    let _python_server = start_ready(python_server, "the PySOA interop server")?;
+    let _python_server = start_ready(
+        python_server,
+        "the PySOA interop server",
+        "interop-pysoa-server",
+    )?;
 
     step("rsoa client -> PySOA server");
     let rust_cases = cmd!(sh, "{target}/interop-client {port_text} pyinterop")
@@ -351,7 +364,12 @@ fn bench_pysoa() -> Result {
                         .args(["--port", &port_text]);
                     c
                 };
-                servers.push(start_ready(command, &format!("a {server} bench server"))?);
+                let log = format!("bench-{server}-server-{}", servers.len());
+                servers.push(start_ready(
+                    command,
+                    &format!("a {server} bench server"),
+                    &log,
+                )?);
             }
             for client in ["PySOA", "rsoa"] {
                 for size in [8_usize, 10_240] {

@@ -382,7 +382,10 @@ impl BackendInner {
                         // asks the Sentinels for the new master (PySOA disconnects on READONLY too).
                         tracing::warn!(master = %master.label, "master became a replica; reconnecting");
                         let _ = master.pool.force_reconnection().await;
-                        lock(&master.idle).clear();
+                        let stale: Vec<_> = std::mem::take(&mut *lock(&master.idle));
+                        for client in stale {
+                            let _ = client.quit().await;
+                        }
                     }
                     return Err(connection_error(master, &e));
                 }
