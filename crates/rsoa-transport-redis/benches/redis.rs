@@ -20,7 +20,7 @@ use rsoa_client::Client;
 use rsoa_protocol::{Map, Value};
 use rsoa_server::{serve, ActionContext, ActionError, Server};
 use rsoa_transport_redis::{
-    RedisBackend, RedisClientTransport, RedisServerTransport, RedisSettings,
+    serve_workers, RedisBackend, RedisClientTransport, RedisServerTransport, RedisSettings,
 };
 use tokio::sync::oneshot;
 
@@ -179,14 +179,19 @@ async fn floor(port: u16, size: usize, callers: usize, total: usize) -> Stats {
 }
 
 /// rsoa: a served `echo` action and `call_action` callers sharing one client.
-async fn rsoa(port: u16, size: usize, callers: usize, total: usize, batch: usize) -> Stats {
+async fn rsoa(
+    port: u16,
+    size: usize,
+    callers: usize,
+    total: usize,
+    batch: usize,
+    workers: bool,
+) -> Stats {
     let mut server_settings = RedisSettings::standard([format!("127.0.0.1:{port}")]);
     server_settings.receive_batch_size = Some(batch);
     let server_backend = RedisBackend::connect(server_settings)
         .await
         .expect("connect");
-    let transport =
-        Arc::new(RedisServerTransport::new(&server_backend, "bench").expect("transport"));
     let server = Server::builder("bench")
         .action_fn("echo", |req: Echo, _ctx: ActionContext| async move {
             Ok::<_, ActionError>(Echoed { data: req.data })
@@ -194,14 +199,23 @@ async fn rsoa(port: u16, size: usize, callers: usize, total: usize, batch: usize
         .build()
         .expect("server");
     let (stop, stopped) = oneshot::channel::<()>();
-    let served = tokio::spawn(serve(
-        server,
-        transport,
-        async move {
-            let _ = stopped.await;
-        },
-        Duration::from_secs(5),
-    ));
+    let stopped = async move {
+        let _ = stopped.await;
+    };
+    let served = if workers {
+        let backend = server_backend.clone();
+        tokio::spawn(async move {
+            serve_workers(&backend, server, 32, stopped)
+                .await
+                .expect("serve");
+        })
+    } else {
+        let transport =
+            Arc::new(RedisServerTransport::new(&server_backend, "bench").expect("transport"));
+        tokio::spawn(async move {
+            serve(server, transport, stopped, Duration::from_secs(5)).await;
+        })
+    };
     let client_backend =
         RedisBackend::connect(RedisSettings::standard([format!("127.0.0.1:{port}")]))
             .await
@@ -255,8 +269,9 @@ fn main() {
     let redis = support::redis(&[]);
     let port = redis.port;
     println!("\nredis-server on 127.0.0.1:{port}; one server process (task) and its callers in this process");
-    println!("\n| body | callers | floor calls/s | rsoa calls/s | rsoa / floor | floor p50 µs | rsoa p50 µs | p50 ratio | floor p99 µs | rsoa p99 µs |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("\n`serve` is rsoa_server::serve on a RedisServerTransport; `workers` is serve_workers (32 per master).");
+    println!("\n| body | callers | server path | floor calls/s | rsoa calls/s | rsoa / floor | floor p50 µs | rsoa p50 µs | p50 ratio | floor p99 µs | rsoa p99 µs |");
+    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut best_floor = [0.0_f64; 2];
     let mut best_rsoa = [0.0_f64; 2];
     for (i, (label, size)) in [("tiny", 8_usize), ("10 KB", 10_240)]
@@ -265,25 +280,27 @@ fn main() {
     {
         for callers in [1_usize, 16, 128] {
             let total = if callers == 1 { 4_000 } else { 20_000 };
-            // Warm the floor once, then measure both, floor first.
+            // Warm the floor once, then measure the floor and both server paths.
             runtime.block_on(floor(port, size, callers, callers * 4));
             let floor_stats = runtime.block_on(floor(port, size, callers, total));
-            let batch = if callers == 1 { 1 } else { 16 };
-            let rsoa_stats = runtime.block_on(rsoa(port, size, callers, total, batch));
             best_floor[i] = best_floor[i].max(floor_stats.per_sec());
-            best_rsoa[i] = best_rsoa[i].max(rsoa_stats.per_sec());
-            let us = |d: Duration| d.as_secs_f64() * 1e6;
-            println!(
-                "| {label} | {callers} | {:.0} | {:.0} | {:.2}x | {:.0} | {:.0} | {:.2}x | {:.0} | {:.0} |",
-                floor_stats.per_sec(),
-                rsoa_stats.per_sec(),
-                rsoa_stats.per_sec() / floor_stats.per_sec(),
-                us(floor_stats.quantile(0.5)),
-                us(rsoa_stats.quantile(0.5)),
-                us(rsoa_stats.quantile(0.5)) / us(floor_stats.quantile(0.5)),
-                us(floor_stats.quantile(0.99)),
-                us(rsoa_stats.quantile(0.99)),
-            );
+            let batch = if callers == 1 { 1 } else { 16 };
+            for (path, workers) in [("serve", false), ("workers", true)] {
+                let rsoa_stats = runtime.block_on(rsoa(port, size, callers, total, batch, workers));
+                best_rsoa[i] = best_rsoa[i].max(rsoa_stats.per_sec());
+                let us = |d: Duration| d.as_secs_f64() * 1e6;
+                println!(
+                    "| {label} | {callers} | {path} | {:.0} | {:.0} | {:.2}x | {:.0} | {:.0} | {:.2}x | {:.0} | {:.0} |",
+                    floor_stats.per_sec(),
+                    rsoa_stats.per_sec(),
+                    rsoa_stats.per_sec() / floor_stats.per_sec(),
+                    us(floor_stats.quantile(0.5)),
+                    us(rsoa_stats.quantile(0.5)),
+                    us(rsoa_stats.quantile(0.5)) / us(floor_stats.quantile(0.5)),
+                    us(floor_stats.quantile(0.99)),
+                    us(rsoa_stats.quantile(0.99)),
+                );
+            }
         }
     }
     println!();

@@ -44,7 +44,7 @@ pub use backend::RedisBackend;
 pub use client::RedisClientTransport;
 pub use frame::{parse as parse_frame, write as write_frame, Frame, FrameError, ProtocolVersion};
 pub use ring::{reply_master_index, service_queue_key, KEY_PREFIX};
-pub use server::RedisServerTransport;
+pub use server::{serve_workers, RedisServerTransport};
 pub use settings::{
     BackendSettings, BackendType, ConnectionSettings, Host, RedisSettings, SerializerSettings,
     MIN_CHUNK_THRESHOLD,

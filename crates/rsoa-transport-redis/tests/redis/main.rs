@@ -631,3 +631,60 @@ async fn an_idle_server_keeps_its_connections() {
         "no reconnection while idle"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_workers_answers_calls_and_stops_without_losing_any() {
+    use rsoa_transport_redis::serve_workers;
+    let redis = redis(&[]);
+    let backend = RedisBackend::connect(settings(&[redis.port]))
+        .await
+        .unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let served = tokio::spawn(async move {
+        serve_workers(&backend, service("svc"), 4, async move {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let client_backend = RedisBackend::connect(settings(&[redis.port]))
+        .await
+        .unwrap();
+    let client = Client::builder()
+        .service(RedisClientTransport::new(&client_backend, "svc").unwrap())
+        .build();
+    let responses = client
+        .call_actions_parallel("svc", (1..=12).map(square))
+        .await
+        .unwrap();
+    assert_eq!(responses.len(), 12);
+    let garbage = b"\xc1\xc1".to_vec();
+    push_raw(redis.port, &service_queue_key("svc"), &garbage);
+    assert_eq!(
+        client
+            .call_action("svc", "square", &json!({"number": 9}))
+            .await
+            .unwrap()
+            .body["square"]
+            .as_i64(),
+        Some(81)
+    );
+    // Stop while four jobs run: each is still answered.
+    for _ in 0..4 {
+        let sleep = vec![action("sleep", &json!({"millis": 300})).unwrap()];
+        client
+            .send_request("svc", sleep, &CallOptions::new())
+            .await
+            .unwrap();
+    }
+    wait_for("the workers to take the requests", || {
+        (llen(redis.port, &service_queue_key("svc")) == 0).then_some(())
+    });
+    stop.send(()).unwrap();
+    served.await.unwrap().unwrap();
+    let outcomes = client
+        .get_all_responses("svc", Some(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    assert_eq!(outcomes.len(), 4);
+    assert!(outcomes.iter().all(|(_, o)| o.is_ok()), "{outcomes:?}");
+}
