@@ -3,19 +3,18 @@
 #[path = "../support/mod.rs"]
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use rsoa_client::{action, CallError, CallOptions, Client, Job};
 use rsoa_protocol::Value;
-use rsoa_server::{serve, ActionContext, ActionError, ServeOutcome, Server};
+use rsoa_server::{ActionContext, ActionError, ServeOutcome, Server};
 use rsoa_transport_redis::{
     reply_master_index, service_queue_key, Host, RedisBackend, RedisClientTransport,
     RedisServerTransport, RedisSettings,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use support::{llen, push_raw, redis, wait_for, Process, DEADLINE};
+use support::{llen, push_raw, redis, wait_for, Process, Served, DEADLINE};
 use tokio::sync::oneshot;
 
 #[derive(Deserialize)]
@@ -69,61 +68,6 @@ fn service(name: &str) -> Server {
         .expect("valid server")
 }
 
-/// A served service and a client for it; stops the server on drop.
-struct Running {
-    client: Client,
-    stop: Option<oneshot::Sender<()>>,
-    served: Option<tokio::task::JoinHandle<ServeOutcome>>,
-}
-
-impl Running {
-    async fn start(server_settings: RedisSettings, client_settings: RedisSettings) -> Running {
-        let server_backend = RedisBackend::connect(server_settings)
-            .await
-            .expect("server connects");
-        let transport =
-            Arc::new(RedisServerTransport::new(&server_backend, "svc").expect("server transport"));
-        let (stop, stopped) = oneshot::channel();
-        let served = tokio::spawn(serve(
-            service("svc"),
-            transport,
-            async move {
-                let _ = stopped.await;
-            },
-            Duration::from_secs(5),
-        ));
-        let backend = RedisBackend::connect(client_settings)
-            .await
-            .expect("client connects");
-        let client = Client::builder()
-            .timeout(Duration::from_secs(10))
-            .service(RedisClientTransport::new(&backend, "svc").expect("client transport"))
-            .build();
-        Running {
-            client,
-            stop: Some(stop),
-            served: Some(served),
-        }
-    }
-
-    async fn stop(mut self) -> ServeOutcome {
-        let _ = self.stop.take().map(|s| s.send(()));
-        self.served
-            .take()
-            .expect("served")
-            .await
-            .expect("serve task")
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
 fn settings(ports: &[u16]) -> RedisSettings {
     RedisSettings::standard(ports.iter().map(|p| format!("127.0.0.1:{p}")))
 }
@@ -142,7 +86,12 @@ fn squares(job: &rsoa_protocol::JobResponse) -> Vec<Option<i64>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_calling_style_over_redis() {
     let redis = redis(&[]);
-    let running = Running::start(settings(&[redis.port]), settings(&[redis.port])).await;
+    let running = Served::start(
+        service("svc"),
+        settings(&[redis.port]),
+        settings(&[redis.port]),
+    )
+    .await;
     let client = &running.client;
 
     let one = client
@@ -249,7 +198,7 @@ async fn json_and_older_protocol_versions() {
         let mut server_settings = settings(&[redis.port]);
         // A v1 request carries no content type: the server reads it with its own default, as PySOA does.
         server_settings.default_serializer_config.path = serializer.to_owned();
-        let running = Running::start(server_settings, client_settings).await;
+        let running = Served::start(service("svc"), server_settings, client_settings).await;
         let response = running
             .client
             .call_action("svc", "square", &json!({"number": 5}))
@@ -270,7 +219,7 @@ async fn chunked_responses_of_several_megabytes_under_parallel_calls() {
     let mut server_settings = settings(&[redis.port]);
     server_settings.chunk_messages_larger_than_bytes = Some(102_400);
     server_settings.maximum_message_size_in_bytes = Some(16 * 1024 * 1024);
-    let running = Running::start(server_settings, settings(&[redis.port])).await;
+    let running = Served::start(service("svc"), server_settings, settings(&[redis.port])).await;
     let sizes = [
         3_000_000_usize,
         2_500_000,
@@ -304,7 +253,12 @@ async fn chunked_responses_of_several_megabytes_under_parallel_calls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_response_too_large_for_the_server_becomes_a_job_error() {
     let redis = redis(&[]);
-    let running = Running::start(settings(&[redis.port]), settings(&[redis.port])).await;
+    let running = Served::start(
+        service("svc"),
+        settings(&[redis.port]),
+        settings(&[redis.port]),
+    )
+    .await;
     let err = running
         .client
         .call_action("svc", "big", &json!({"size": 300_000}))
@@ -317,7 +271,12 @@ async fn a_response_too_large_for_the_server_becomes_a_job_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_too_large_for_the_client_is_refused_before_sending() {
     let redis = redis(&[]);
-    let running = Running::start(settings(&[redis.port]), settings(&[redis.port])).await;
+    let running = Served::start(
+        service("svc"),
+        settings(&[redis.port]),
+        settings(&[redis.port]),
+    )
+    .await;
     let text: String = "x".repeat(200_000);
     let err = running
         .client
@@ -356,7 +315,12 @@ async fn expired_requests_are_dropped_unanswered() {
     let key = service_queue_key("svc");
     assert_eq!(llen(redis.port, &key), 1, "the request waits in the queue");
     // Now the server starts: it drops the expired request and answers a fresh one.
-    let running = Running::start(settings(&[redis.port]), settings(&[redis.port])).await;
+    let running = Served::start(
+        service("svc"),
+        settings(&[redis.port]),
+        settings(&[redis.port]),
+    )
+    .await;
     let response = running
         .client
         .call_action("svc", "square", &json!({"number": 6}))
@@ -410,7 +374,7 @@ async fn a_full_queue_is_reported_after_bounded_retries() {
 async fn three_masters_round_robin_requests_and_hash_replies() {
     let masters: Vec<Process> = (0..3).map(|_| redis(&[])).collect();
     let ports: Vec<u16> = masters.iter().map(|m| m.port).collect();
-    let running = Running::start(settings(&ports), settings(&ports)).await;
+    let running = Served::start(service("svc"), settings(&ports), settings(&ports)).await;
     let responses = running
         .client
         .call_actions_parallel("svc", (0..30).map(square))
@@ -442,7 +406,12 @@ async fn three_masters_round_robin_requests_and_hash_replies() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_on_the_service_queue_does_not_stop_the_server() {
     let redis = redis(&[]);
-    let running = Running::start(settings(&[redis.port]), settings(&[redis.port])).await;
+    let running = Served::start(
+        service("svc"),
+        settings(&[redis.port]),
+        settings(&[redis.port]),
+    )
+    .await;
     let key = service_queue_key("svc");
     let garbage: Vec<Vec<u8>> = vec![
         b"\xc1\xc1\xc1".to_vec(), // not MessagePack
@@ -474,7 +443,7 @@ async fn garbage_on_the_service_queue_does_not_stop_the_server() {
 async fn client_and_server_recover_after_a_redis_restart() {
     let redis_process = redis(&[]);
     let port = redis_process.port;
-    let running = Running::start(settings(&[port]), settings(&[port])).await;
+    let running = Served::start(service("svc"), settings(&[port]), settings(&[port])).await;
     assert_eq!(
         running
             .client
@@ -531,7 +500,12 @@ async fn client_and_server_recover_after_a_redis_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graceful_stop_answers_every_request_already_taken() {
     let redis = redis(&[]);
-    let running = Running::start(settings(&[redis.port]), settings(&[redis.port])).await;
+    let running = Served::start(
+        service("svc"),
+        settings(&[redis.port]),
+        settings(&[redis.port]),
+    )
+    .await;
     let client = running.client.clone();
     let mut sent = Vec::new();
     for _ in 0..5 {

@@ -351,3 +351,68 @@ pub fn redis_tls() -> (Process, PathBuf) {
     });
     (process, ca)
 }
+
+/// A service served on Redis with `rsoa_server::serve`, and a client for it; the server stops on drop.
+pub struct Served {
+    pub client: rsoa_client::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<rsoa_server::ServeOutcome>>,
+}
+
+impl Served {
+    /// Serves `server` with `server_settings` and connects a client with `client_settings`.
+    pub async fn start(
+        server: rsoa_server::Server,
+        server_settings: rsoa_transport_redis::RedisSettings,
+        client_settings: rsoa_transport_redis::RedisSettings,
+    ) -> Served {
+        use rsoa_transport_redis::{RedisBackend, RedisClientTransport, RedisServerTransport};
+        let name = server.service_name().to_owned();
+        let server_backend = RedisBackend::connect(server_settings)
+            .await
+            .expect("server connects");
+        let transport = std::sync::Arc::new(
+            RedisServerTransport::new(&server_backend, &name).expect("server transport"),
+        );
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        let served = tokio::spawn(rsoa_server::serve(
+            server,
+            transport,
+            shutdown,
+            Duration::from_secs(5),
+        ));
+        let backend = RedisBackend::connect(client_settings)
+            .await
+            .expect("client connects");
+        let client = rsoa_client::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .service(RedisClientTransport::new(&backend, &name).expect("client transport"))
+            .build();
+        Served {
+            client,
+            stop: Some(stop),
+            served: Some(served),
+        }
+    }
+
+    /// Stops the server and reports how its serve loop ended.
+    pub async fn stop(mut self) -> rsoa_server::ServeOutcome {
+        let _ = self.stop.take().map(|s| s.send(()));
+        self.served
+            .take()
+            .expect("served")
+            .await
+            .expect("serve task")
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

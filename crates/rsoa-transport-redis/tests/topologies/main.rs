@@ -3,16 +3,13 @@
 #[path = "../support/mod.rs"]
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use rsoa_client::{action, Client};
-use rsoa_server::{serve, ActionContext, ActionError, Server};
-use rsoa_transport_redis::{
-    BackendType, Host, RedisBackend, RedisClientTransport, RedisServerTransport, RedisSettings,
-};
+use rsoa_server::{ActionContext, ActionError, Server};
+use rsoa_transport_redis::{BackendType, Host, RedisBackend, RedisSettings};
 use serde_json::json;
-use support::{cluster, command, redis, replica, sentinel, wait_for, DEADLINE};
+use support::{cluster, command, redis, replica, sentinel, wait_for, Served, DEADLINE};
 
 #[derive(serde::Deserialize)]
 struct Square {
@@ -50,32 +47,6 @@ fn service() -> Server {
         .unwrap()
 }
 
-async fn start(
-    server_settings: RedisSettings,
-    client_settings: RedisSettings,
-) -> (Client, tokio::sync::oneshot::Sender<()>) {
-    let backend = RedisBackend::connect(server_settings)
-        .await
-        .expect("server connects");
-    let transport = Arc::new(RedisServerTransport::new(&backend, "svc").unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(serve(
-        service(),
-        transport,
-        async move {
-            let _ = stopped.await;
-        },
-        Duration::from_secs(2),
-    ));
-    let backend = RedisBackend::connect(client_settings)
-        .await
-        .expect("client connects");
-    let client = Client::builder()
-        .service(RedisClientTransport::new(&backend, "svc").unwrap())
-        .build();
-    (client, stop)
-}
-
 async fn square_eventually(client: &Client, n: i64) -> i64 {
     let deadline = tokio::time::Instant::now() + DEADLINE;
     loop {
@@ -110,8 +81,9 @@ async fn sentinel_failover_recovers_by_itself() {
         s.backend_layer_kwargs.connection_kwargs.reconnect_max_delay = 0.2;
         s
     };
-    let (client, _stop) = start(settings(), settings()).await;
-    assert_eq!(square_eventually(&client, 3).await, 9);
+    let served = Served::start(service(), settings(), settings()).await;
+    let client = &served.client;
+    assert_eq!(square_eventually(client, 3).await, 9);
 
     // Kill the master mid-run: the Sentinels promote the replica, and calls work again without intervention.
     let old = master.port;
@@ -124,7 +96,7 @@ async fn sentinel_failover_recovers_by_itself() {
         )
         .filter(|r| r.contains(&replica.port.to_string()) && !r.contains(&old.to_string()))
     });
-    assert_eq!(square_eventually(&client, 4).await, 16);
+    assert_eq!(square_eventually(client, 4).await, 16);
     let parallel = client
         .call_actions_parallel(
             "svc",
@@ -149,8 +121,9 @@ async fn redis_cluster_carries_every_call() {
     let mut server_settings = settings();
     server_settings.chunk_messages_larger_than_bytes = Some(102_400);
     server_settings.maximum_message_size_in_bytes = Some(4_000_000);
-    let (client, _stop) = start(server_settings, settings()).await;
-    assert_eq!(square_eventually(&client, 5).await, 25);
+    let served = Served::start(service(), server_settings, settings()).await;
+    let client = &served.client;
+    assert_eq!(square_eventually(client, 5).await, 25);
     // Many calls: their reply queues hash to slots on every node.
     let parallel = client
         .call_actions_parallel(
@@ -203,12 +176,14 @@ async fn passwords_and_acl_users() {
         s
     };
     // The default user with the server's password serves; an ACL user calls.
-    let (client, _stop) = start(
+    let served = Served::start(
+        service(),
         settings(None, "secret"),
         settings(Some("alice"), "wonderland"),
     )
     .await;
-    assert_eq!(square_eventually(&client, 6).await, 36);
+    let client = &served.client;
+    assert_eq!(square_eventually(client, 6).await, 36);
     // A wrong password is a clear connection error, not a hang.
     let err = RedisBackend::connect(settings(Some("alice"), "wrong"))
         .await
@@ -227,8 +202,9 @@ async fn tls_with_a_private_authority() {
         connection.socket_connect_timeout = 3.0;
         s
     };
-    let (client, _stop) = start(settings(), settings()).await;
-    assert_eq!(square_eventually(&client, 7).await, 49);
+    let served = Served::start(service(), settings(), settings()).await;
+    let client = &served.client;
+    assert_eq!(square_eventually(client, 7).await, 49);
     let big = client
         .call_action("svc", "big", &json!({"size": 50_000}))
         .await
