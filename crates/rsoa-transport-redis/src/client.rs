@@ -6,6 +6,9 @@
 //! chunks can never interleave, a late response lands where nobody reads, and Redis expires it.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -15,7 +18,7 @@ use rsoa_transport::{
     BoxFuture, ClientRequest, ClientResponse, ClientTransport, Error, PendingResponse,
 };
 
-use crate::backend::RedisBackend;
+use crate::backend::{BlockingConnection, RedisBackend};
 use crate::frame::{self, ProtocolVersion};
 use crate::message::{self, EncodeError};
 use crate::ring::{service_queue_key, KEY_PREFIX};
@@ -134,6 +137,26 @@ impl ClientTransport for RedisClientTransport {
                     tracing::warn!(target: "rsoa::transport::oversized_message", service = %self.service, size, "large request");
                 }
             }
+            // The reply's BLPOP goes out before the request, on its own connection, so that the response is
+            // handed over the moment the server pushes it, and nothing is left to do between the push and the pop.
+            let pending = if suppress {
+                None
+            } else {
+                let connection = inner.blocking(inner.reply_master(&reply_key)).await?;
+                let default = self.serializer;
+                let wait = expiry.map_or(settings.receive_timeout_in_seconds as f64, |t| {
+                    t.as_secs_f64()
+                });
+                let mut pending = PendingResponse::new(async move {
+                    receive(connection, &reply_key, request_id, wait, default).await
+                });
+                // Polling once sends the BLPOP; the caller's await polls again with its own waker.
+                let mut cx = Context::from_waker(Waker::noop());
+                if let Poll::Ready(result) = Pin::new(&mut pending).poll(&mut cx) {
+                    pending = PendingResponse::ready(result);
+                }
+                Some(pending)
+            };
             let deadline = expiry.map(|t| Instant::now() + t);
             let master = inner.request_master();
             for frame in frames {
@@ -141,17 +164,7 @@ impl ClientTransport for RedisClientTransport {
                     .push(master, &self.request_key, ttl, Bytes::from(frame), deadline)
                     .await?;
             }
-            if suppress {
-                return Ok(None);
-            }
-            let backend = self.backend.clone();
-            let default = self.serializer;
-            let wait = expiry.map_or(settings.receive_timeout_in_seconds as f64, |t| {
-                t.as_secs_f64()
-            });
-            Ok(Some(PendingResponse::new(async move {
-                receive(&backend, &reply_key, request_id, wait, default).await
-            })))
+            Ok(pending)
         })
     }
 }
@@ -165,14 +178,12 @@ fn invalid(message: impl Into<String>) -> Error {
 
 /// Pops a response (reassembling chunks) from its own reply queue.
 async fn receive(
-    backend: &RedisBackend,
+    mut connection: BlockingConnection,
     key: &str,
     request_id: u64,
     wait: f64,
     default: &'static dyn Serializer,
 ) -> Result<ClientResponse, Error> {
-    let inner = &backend.inner;
-    let mut connection = inner.blocking(inner.reply_master(key)).await?;
     let timeout = Duration::try_from_secs_f64(wait).unwrap_or(Duration::MAX);
     let first = connection
         .blpop(key, wait)
