@@ -1,6 +1,7 @@
 //! The connections: one ring of masters, each with a pool for pushes and dedicated connections for blocking pops.
 
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,7 @@ use fred::prelude::{
 };
 use fred::types::scripts::Script;
 use rsoa_transport::Error as TransportError;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::ring::{reply_master_index, RoundRobin};
 use crate::settings::{BackendSettings, BackendType, ConnectionSettings};
@@ -20,8 +22,16 @@ use crate::{Error, RedisSettings};
 /// PySOA's push script (wire-spec §9.1): refuse when the list is at capacity, else push and refresh the expiry.
 pub(crate) const PUSH_SCRIPT: &str = "if redis.call('llen', KEYS[1]) >= tonumber(ARGV[2]) then\n    return redis.error_reply(\"queue full\")\nend\nredis.call('rpush', KEYS[1], ARGV[3])\nredis.call('expire', KEYS[1], ARGV[1])";
 
+/// rsoa's batched form of [`PUSH_SCRIPT`]: the same check, push and expiry for each key in turn, in one call.
+/// `ARGV` is the capacity, then a TTL and a frame per key; the reply holds 1 for each frame pushed and 0 for each
+/// refused because its queue was full. What lands in Redis is exactly what PySOA's script leaves there.
+pub(crate) const PUSH_MANY_SCRIPT: &str = "local capacity = tonumber(ARGV[1])\nlocal pushed = {}\nfor i = 1, #KEYS do\n    if redis.call('llen', KEYS[i]) >= capacity then\n        pushed[i] = 0\n    else\n        redis.call('rpush', KEYS[i], ARGV[2 * i + 1])\n        redis.call('expire', KEYS[i], ARGV[2 * i])\n        pushed[i] = 1\n    end\nend\nreturn pushed";
+
 /// How many idle blocking connections a master keeps for reuse.
 const MAX_IDLE_BLOCKING: usize = 512;
+
+/// At most this many frames go into one batched push.
+const MAX_BATCH: usize = 64;
 
 /// A connection to the Redis deployment named by one set of settings, shared by every transport built on it.
 ///
@@ -36,17 +46,50 @@ pub(crate) struct BackendInner {
     pub(crate) settings: RedisSettings,
     pub(crate) masters: Vec<Arc<Master>>,
     round_robin: RoundRobin,
-    script: Script,
 }
 
 pub(crate) struct Master {
-    label: String,
-    pool: Pool,
+    pusher: Arc<Pusher>,
     /// A client whose `clone_new` makes fresh connections with the same settings.
     template: fred::prelude::Client,
     idle: Mutex<Vec<fred::prelude::Client>>,
     connect_timeout: Duration,
+    /// Pushes not finished yet, direct or queued for the batcher.
+    in_flight: AtomicUsize,
+    /// Frames for the batcher task, which pushes whatever has queued up in one call.
+    batch: mpsc::UnboundedSender<Queued>,
+}
+
+/// What pushes to one master: its pool and scripts. Shared by the backend and the master's batcher task.
+pub(crate) struct Pusher {
+    label: String,
+    pool: Pool,
     cluster: bool,
+    script: Script,
+    many: Script,
+}
+
+/// A frame waiting for the batcher, and where to say how it went.
+struct Queued {
+    key: String,
+    ttl_seconds: u64,
+    frame: Bytes,
+    done: oneshot::Sender<Pushed>,
+}
+
+/// How a batched push went for one frame.
+enum Pushed {
+    Yes,
+    QueueFull,
+    Failed(RedisError),
+}
+
+impl std::ops::Deref for Master {
+    type Target = Pusher;
+
+    fn deref(&self) -> &Pusher {
+        &self.pusher
+    }
 }
 
 impl fmt::Debug for RedisBackend {
@@ -245,13 +288,22 @@ impl RedisBackend {
                     });
                 }
             }
-            masters.push(Arc::new(Master {
+            let pusher = Arc::new(Pusher {
                 label,
                 pool,
+                cluster: settings.backend_type == BackendType::Cluster,
+                script: Script::from_lua(PUSH_SCRIPT),
+                many: Script::from_lua(PUSH_MANY_SCRIPT),
+            });
+            let (batch, queued) = mpsc::unbounded_channel();
+            tokio::spawn(batcher(pusher.clone(), settings.queue_capacity, queued));
+            masters.push(Arc::new(Master {
+                pusher,
                 template,
                 idle: Mutex::new(Vec::new()),
                 connect_timeout,
-                cluster: settings.backend_type == BackendType::Cluster,
+                in_flight: AtomicUsize::new(0),
+                batch,
             }));
         }
         let round_robin = RoundRobin::new(masters.len());
@@ -260,7 +312,6 @@ impl RedisBackend {
                 settings,
                 masters,
                 round_robin,
-                script: Script::from_lua(PUSH_SCRIPT),
             }),
         })
     }
@@ -286,10 +337,152 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn connection_error(master: &Master, e: &RedisError) -> TransportError {
+fn connection_error(pusher: &Pusher, e: &RedisError) -> TransportError {
     TransportError::Connection {
-        message: format!("{}: {e}", master.label),
+        message: format!("{}: {e}", pusher.label),
         source: Some(Box::new(e.clone())),
+    }
+}
+
+fn is_readonly(e: &RedisError) -> bool {
+    e.details().starts_with("READONLY")
+}
+
+impl Pusher {
+    /// `EVALSHA` of `script` (whose source is `lua`), loading the script first when Redis does not know it.
+    async fn eval(
+        &self,
+        script: &Script,
+        lua: &str,
+        keys: Vec<String>,
+        args: Vec<RedisValue>,
+    ) -> Result<RedisValue, RedisError> {
+        let client = self.pool.next();
+        match client
+            .evalsha(script.sha1().clone(), keys.clone(), args.clone())
+            .await
+        {
+            Err(e) if e.details().starts_with("NOSCRIPT") => {
+                let _: RedisValue = if self.cluster {
+                    client.script_load_cluster(lua).await?
+                } else {
+                    client.script_load(lua).await?
+                };
+                client.evalsha(script.sha1().clone(), keys, args).await
+            }
+            other => other,
+        }
+    }
+
+    /// After a failed push: a master demoted by a failover (`READONLY`, while the connection stayed up) is
+    /// reconnected, which asks the Sentinels for the new master (PySOA disconnects on `READONLY` too).
+    async fn failed(&self, e: &RedisError) {
+        if is_readonly(e) {
+            tracing::warn!(master = %self.label, "master became a replica; reconnecting");
+            let _ = self.pool.force_reconnection().await;
+        }
+    }
+
+    /// Pushes a batch with one call of [`PUSH_MANY_SCRIPT`] (on a cluster, one call per hash slot, since a
+    /// script's keys must share a slot) and tells each frame's sender how it went.
+    async fn push_many(&self, capacity: u64, batch: Vec<Queued>) {
+        let mut groups: Vec<Vec<Queued>> = Vec::new();
+        if self.cluster {
+            let mut by_slot: Vec<(u16, Vec<Queued>)> = Vec::new();
+            for queued in batch {
+                let slot = fred::util::redis_keyslot(queued.key.as_bytes());
+                match by_slot.iter_mut().find(|(s, _)| *s == slot) {
+                    Some((_, group)) => group.push(queued),
+                    None => by_slot.push((slot, vec![queued])),
+                }
+            }
+            groups.extend(by_slot.into_iter().map(|(_, group)| group));
+        } else {
+            groups.push(batch);
+        }
+        let pushes = groups.into_iter().map(|group| async move {
+            let outcome = if let [single] = group.as_slice() {
+                // One frame goes through PySOA's own script, exactly as a PySOA peer sends it.
+                let args = vec![
+                    RedisValue::Integer(i64::try_from(single.ttl_seconds).unwrap_or(i64::MAX)),
+                    RedisValue::Integer(i64::try_from(capacity).unwrap_or(i64::MAX)),
+                    RedisValue::Bytes(single.frame.clone()),
+                ];
+                match self
+                    .eval(&self.script, PUSH_SCRIPT, vec![single.key.clone()], args)
+                    .await
+                {
+                    Ok(_) => Ok(vec![true]),
+                    Err(e) if e.details().contains("queue full") => Ok(vec![false]),
+                    Err(e) => Err(e),
+                }
+            } else {
+                let mut args = Vec::with_capacity(1 + 2 * group.len());
+                args.push(RedisValue::Integer(
+                    i64::try_from(capacity).unwrap_or(i64::MAX),
+                ));
+                for queued in &group {
+                    args.push(RedisValue::Integer(
+                        i64::try_from(queued.ttl_seconds).unwrap_or(i64::MAX),
+                    ));
+                    args.push(RedisValue::Bytes(queued.frame.clone()));
+                }
+                let keys = group.iter().map(|q| q.key.clone()).collect();
+                match self.eval(&self.many, PUSH_MANY_SCRIPT, keys, args).await {
+                    Ok(RedisValue::Array(flags)) if flags.len() == group.len() => Ok(flags
+                        .iter()
+                        .map(|f| matches!(f, RedisValue::Integer(1)))
+                        .collect()),
+                    Ok(other) => Err(RedisError::new(
+                        ErrorKind::Protocol,
+                        format!("unexpected reply to the batched push: {other:?}"),
+                    )),
+                    Err(e) => Err(e),
+                }
+            };
+            match outcome {
+                Ok(flags) => {
+                    for (queued, pushed) in group.into_iter().zip(flags) {
+                        let _ = queued.done.send(if pushed {
+                            Pushed::Yes
+                        } else {
+                            Pushed::QueueFull
+                        });
+                    }
+                }
+                Err(e) => {
+                    self.failed(&e).await;
+                    for queued in group {
+                        let _ = queued.done.send(Pushed::Failed(e.clone()));
+                    }
+                }
+            }
+        });
+        futures::future::join_all(pushes).await;
+    }
+}
+
+/// A master's batcher: waits for a queued frame, takes every other frame queued by then, and pushes them together,
+/// until the backend is dropped.
+async fn batcher(pusher: Arc<Pusher>, capacity: u64, mut queued: mpsc::UnboundedReceiver<Queued>) {
+    while let Some(first) = queued.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queued.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        pusher.push_many(capacity, batch).await;
+    }
+}
+
+/// Counts a push as in flight until dropped.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -304,6 +497,42 @@ impl BackendInner {
         reply_master_index(key, self.masters.len())
     }
 
+    /// Pushes one frame like [`BackendInner::push`], batching under load: when no other push to the master is in
+    /// flight the frame goes straight out with PySOA's script (no added latency); otherwise it joins the master's
+    /// batch, which goes out in one call as soon as the previous batch is answered. A full queue is then retried
+    /// on its own, with PySOA's back-off.
+    pub(crate) async fn push_batched(
+        &self,
+        master: usize,
+        key: &str,
+        ttl_seconds: u64,
+        frame: Bytes,
+        deadline: Option<Instant>,
+    ) -> Result<(), TransportError> {
+        let m = &self.masters[master];
+        let busy = m.in_flight.fetch_add(1, Ordering::Relaxed) > 0;
+        let _in_flight = InFlight(&m.in_flight);
+        if !busy {
+            return self.push(master, key, ttl_seconds, frame, deadline).await;
+        }
+        let (done, outcome) = oneshot::channel();
+        let queued = Queued {
+            key: key.to_owned(),
+            ttl_seconds,
+            frame: frame.clone(),
+            done,
+        };
+        if m.batch.send(queued).is_err() {
+            return Err(TransportError::Closed);
+        }
+        match outcome.await {
+            Ok(Pushed::Yes) => Ok(()),
+            Ok(Pushed::QueueFull) => self.push(master, key, ttl_seconds, frame, deadline).await,
+            Ok(Pushed::Failed(e)) => Err(self.push_failed(master, &e).await),
+            Err(_) => Err(TransportError::Closed),
+        }
+    }
+
     /// Pushes one frame with PySOA's capacity-checking script, retrying a full queue with PySOA's back-off
     /// (`(2^i + rand) / 4` s) until the retries, the total wait or `deadline` run out.
     pub(crate) async fn push(
@@ -314,7 +543,7 @@ impl BackendInner {
         frame: Bytes,
         deadline: Option<Instant>,
     ) -> Result<(), TransportError> {
-        let master = &self.masters[master];
+        let m = &self.masters[master];
         let settings = &self.settings;
         let started = Instant::now();
         let max_wait = seconds(settings.queue_full_max_wait_in_seconds);
@@ -325,28 +554,9 @@ impl BackendInner {
         ];
         let mut attempt = 0_u32;
         loop {
-            let client = master.pool.next();
-            let result: Result<RedisValue, RedisError> = match client
-                .evalsha(self.script.sha1().clone(), key, args.clone())
-                .await
-            {
-                Err(e) if e.details().starts_with("NOSCRIPT") => {
-                    let loaded: Result<RedisValue, RedisError> = if master.cluster {
-                        client.script_load_cluster(PUSH_SCRIPT).await
-                    } else {
-                        client.script_load(PUSH_SCRIPT).await
-                    };
-                    match loaded {
-                        Ok(_) => {
-                            client
-                                .evalsha(self.script.sha1().clone(), key, args.clone())
-                                .await
-                        }
-                        Err(e) => Err(e),
-                    }
-                }
-                other => other,
-            };
+            let result = m
+                .eval(&m.script, PUSH_SCRIPT, vec![key.to_owned()], args.clone())
+                .await;
             match result {
                 Ok(_) => return Ok(()),
                 Err(e) if e.details().contains("queue full") => {
@@ -377,20 +587,24 @@ impl BackendInner {
                     attempt += 1;
                 }
                 Err(e) => {
-                    if e.details().starts_with("READONLY") {
-                        // The "master" was demoted by a failover while the connection stayed up: reconnect, which
-                        // asks the Sentinels for the new master (PySOA disconnects on READONLY too).
-                        tracing::warn!(master = %master.label, "master became a replica; reconnecting");
-                        let _ = master.pool.force_reconnection().await;
-                        let stale: Vec<_> = std::mem::take(&mut *lock(&master.idle));
-                        for client in stale {
-                            let _ = client.quit().await;
-                        }
-                    }
-                    return Err(connection_error(master, &e));
+                    m.failed(&e).await;
+                    return Err(self.push_failed(master, &e).await);
                 }
             }
         }
+    }
+
+    /// The error for a failed push. After a failover, the master's idle blocking connections may point at the
+    /// demoted master, so they are closed.
+    async fn push_failed(&self, master: usize, e: &RedisError) -> TransportError {
+        let master = &self.masters[master];
+        if is_readonly(e) {
+            let stale: Vec<_> = std::mem::take(&mut *lock(&master.idle));
+            for client in stale {
+                let _ = client.quit().await;
+            }
+        }
+        connection_error(master, e)
     }
 
     /// A dedicated connection to a master for blocking pops.
@@ -521,6 +735,136 @@ impl Drop for BlockingConnection {
             handle.spawn(async move {
                 let _ = client.quit().await;
             });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support as support;
+    use crate::{BackendType, Host};
+
+    /// Successful `EVALSHA` calls so far, from `INFO commandstats` (a NOSCRIPT reply counts as a failed call).
+    fn evalsha_successes(port: u16) -> u64 {
+        let stats = support::command(port, &["INFO", "commandstats"]).expect("INFO");
+        let Some(line) = stats.lines().find(|l| l.starts_with("cmdstat_evalsha:")) else {
+            return 0;
+        };
+        let field = |name: &str| -> u64 {
+            line.split(&[':', ','][..])
+                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')?.parse().ok())
+                .unwrap_or(0)
+        };
+        field("calls") - field("failed_calls")
+    }
+
+    fn frames(port: u16, key: &str) -> String {
+        support::command(port, &["LRANGE", key, "0", "-1"]).expect("LRANGE")
+    }
+
+    #[tokio::test]
+    async fn pushes_made_while_one_is_in_flight_go_out_in_one_batch() {
+        let redis = support::redis(&[]);
+        let backend = RedisBackend::connect(RedisSettings::standard([format!(
+            "127.0.0.1:{}",
+            redis.port
+        )]))
+        .await
+        .expect("connect");
+        let inner = &backend.inner;
+        // All twenty are started before any reply can arrive: the first goes out alone, the rest queue behind it.
+        let keys: Vec<String> = (0..4).map(|k| format!("batch:{k}")).collect();
+        let pushes = (0..20_u64).map(|i| {
+            let key = &keys[(i % 4) as usize];
+            inner.push_batched(0, key, 60 + i % 4, Bytes::from(format!("frame {i}")), None)
+        });
+        for result in futures::future::join_all(pushes).await {
+            result.expect("pushed");
+        }
+        assert_eq!(
+            evalsha_successes(redis.port),
+            2,
+            "one push alone, then one batch"
+        );
+        for key in 0..4_u64 {
+            let name = format!("batch:{key}");
+            assert_eq!(support::llen(redis.port, &name), 5);
+            let ttl = support::command(redis.port, &["TTL", &name]).expect("TTL");
+            assert!(
+                ttl.contains(&format!("{}", 60 + key)),
+                "{name} expires as asked: {ttl:?}"
+            );
+            // Each queue holds the batch's frames in the order they were queued (frame 0 went out on its own, so
+            // it may land before or after the batch).
+            let listed = frames(redis.port, &name);
+            let order: Vec<usize> = (0..5)
+                .map(|n| key as usize + 4 * n)
+                .filter(|&i| i > 0)
+                .map(|i| listed.find(&format!("frame {i}\n")).expect("frame"))
+                .collect();
+            assert!(order.windows(2).all(|w| w[0] < w[1]), "{listed:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_exactly_the_frames_over_capacity_in_a_batch() {
+        let redis = support::redis(&[]);
+        let mut settings = RedisSettings::standard([format!("127.0.0.1:{}", redis.port)]);
+        settings.queue_capacity = 3;
+        settings.queue_full_retries = 0;
+        let backend = RedisBackend::connect(settings).await.expect("connect");
+        let inner = &backend.inner;
+        let pushes = (0..8)
+            .map(|i| inner.push_batched(0, "full", 60, Bytes::from(format!("frame {i}")), None));
+        let results = futures::future::join_all(pushes).await;
+        let pushed = results.iter().filter(|r| r.is_ok()).count();
+        let refused = results
+            .iter()
+            .filter(|r| matches!(r, Err(TransportError::QueueFull { queue }) if queue == "full"))
+            .count();
+        assert_eq!((pushed, refused), (3, 5), "{results:?}");
+        assert_eq!(support::llen(redis.port, "full"), 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_a_cluster_a_batch_goes_out_once_per_hash_slot() {
+        let nodes = support::cluster();
+        let mut settings = RedisSettings::new(BackendType::Cluster);
+        settings.backend_layer_kwargs.hosts = nodes
+            .iter()
+            .map(|n| Host::Pair("127.0.0.1".into(), n.port))
+            .collect();
+        let backend = RedisBackend::connect(settings).await.expect("connect");
+        let inner = &backend.inner;
+        // Keys in many slots (and so on every node); a multi-key script across slots would fail with CROSSSLOT.
+        let keys: Vec<String> = (0..12).map(|i| format!("slot-key-{i}")).collect();
+        let pushes = (0..48).map(|i| {
+            inner.push_batched(
+                0,
+                &keys[i % 12],
+                60,
+                Bytes::from(format!("frame {i}")),
+                None,
+            )
+        });
+        for result in futures::future::join_all(pushes).await {
+            result.expect("pushed");
+        }
+        for key in &keys {
+            let slot = fred::util::redis_keyslot(key.as_bytes());
+            let total: i64 = nodes
+                .iter()
+                .filter_map(|n| {
+                    let reply = support::command(
+                        n.port,
+                        &["CLUSTER", "COUNTKEYSINSLOT", &slot.to_string()],
+                    )?;
+                    (reply.trim().trim_start_matches(':') == "1")
+                        .then(|| support::llen(n.port, key))
+                })
+                .sum();
+            assert_eq!(total, 4, "{key}");
         }
     }
 }

@@ -159,10 +159,19 @@ impl ClientTransport for RedisClientTransport {
             };
             let deadline = expiry.map(|t| Instant::now() + t);
             let master = inner.request_master();
-            for frame in frames {
-                inner
-                    .push(master, &self.request_key, ttl, Bytes::from(frame), deadline)
-                    .await?;
+            match <[Vec<u8>; 1]>::try_from(frames) {
+                Ok([frame]) => {
+                    inner
+                        .push_batched(master, &self.request_key, ttl, Bytes::from(frame), deadline)
+                        .await?
+                }
+                Err(frames) => {
+                    for frame in frames {
+                        inner
+                            .push(master, &self.request_key, ttl, Bytes::from(frame), deadline)
+                            .await?;
+                    }
+                }
             }
             Ok(pending)
         })

@@ -40,6 +40,13 @@ mod settings;
 #[cfg(test)]
 mod vectors;
 
+// The unit tests that need a real Redis share the integration tests' process fixtures.
+#[cfg(test)]
+#[path = "../tests/support/mod.rs"]
+mod test_support;
+#[cfg(test)]
+extern crate self as rsoa_transport_redis;
+
 pub use backend::RedisBackend;
 pub use client::RedisClientTransport;
 pub use frame::{parse as parse_frame, write as write_frame, Frame, FrameError, ProtocolVersion};

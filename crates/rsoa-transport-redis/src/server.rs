@@ -318,6 +318,15 @@ async fn send_reply(
         }
     }
     let master = inner.reply_master(&reply.key);
+    let frames = match <[Vec<u8>; 1]>::try_from(frames) {
+        Ok([frame]) => {
+            return inner
+                .push_batched(master, &reply.key, ttl, Bytes::from(frame), None)
+                .await
+        }
+        Err(frames) => frames,
+    };
+    // A chunked response's frames go one after another, in order.
     for frame in frames {
         inner
             .push(master, &reply.key, ttl, Bytes::from(frame), None)
