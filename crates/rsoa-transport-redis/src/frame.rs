@@ -153,7 +153,8 @@ pub fn parse(bytes: &[u8]) -> Result<Frame<'_>, FrameError> {
     Ok(frame)
 }
 
-fn write_prefix(
+/// Appends a frame's header (see [`write`]) to `out`.
+pub(crate) fn write_prefix(
     out: &mut Vec<u8>,
     version: ProtocolVersion,
     content_type: &str,

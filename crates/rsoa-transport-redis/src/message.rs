@@ -24,25 +24,30 @@ pub(crate) fn encode(
     max_size: usize,
     chunk_threshold: Option<usize>,
 ) -> Result<Vec<Vec<u8>>, EncodeError> {
-    let blob = serializer
-        .encode(envelope)
+    let mime = serializer.mime_type();
+    // The usual single frame is serialized straight after its header, with no copy; chunks are cut from it.
+    let mut frame = Vec::with_capacity(256);
+    frame::write_prefix(&mut frame, version, mime, None);
+    let header = frame.len();
+    serializer
+        .encode_into(envelope, &mut frame)
         .map_err(EncodeError::NotSerializable)?;
-    if blob.len() > max_size {
+    let size = frame.len() - header;
+    if size > max_size {
         return Err(EncodeError::TooLarge {
-            size: blob.len(),
+            size,
             limit: max_size,
         });
     }
-    let mime = serializer.mime_type();
     match chunk_threshold {
-        Some(threshold) if blob.len() > threshold && threshold > 0 => {
+        Some(threshold) if size > threshold && threshold > 0 => {
             if version != ProtocolVersion::V3 {
                 return Err(EncodeError::TooLarge {
-                    size: blob.len(),
+                    size,
                     limit: threshold,
                 });
             }
-            let chunks: Vec<&[u8]> = blob.chunks(threshold).collect();
+            let chunks: Vec<&[u8]> = frame[header..].chunks(threshold).collect();
             let count = chunks.len();
             Ok(chunks
                 .into_iter()
@@ -50,7 +55,7 @@ pub(crate) fn encode(
                 .map(|(i, chunk)| frame::write(version, mime, Some((count, i + 1)), chunk))
                 .collect())
         }
-        _ => Ok(vec![frame::write(version, mime, None, &blob)]),
+        _ => Ok(vec![frame]),
     }
 }
 

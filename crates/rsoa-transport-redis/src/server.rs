@@ -70,14 +70,17 @@ impl RedisServerTransport {
         let default = rsoa_codec::by_mime_type(mime)
             .ok_or_else(|| crate::Error::Settings(format!("no serializer for {mime}")))?;
         let batch = settings.receive_batch_size.unwrap_or(1);
-        let (sender, receiver) = mpsc::channel(batch.max(1));
+        // Room for a batch per master: each receiver reserves its room before it pops, and with less than that a
+        // receiver waiting on an idle master would hold the only room while requests wait on another master.
+        let masters = backend.inner.masters.len();
+        let (sender, receiver) = mpsc::channel(batch.max(1) * masters);
         let shared = Arc::new(Shared {
             backend: backend.clone(),
             service: service.to_owned(),
             default,
             stopping: AtomicBool::new(false),
         });
-        let tasks = (0..backend.inner.masters.len())
+        let tasks = (0..masters)
             .map(|master| tokio::spawn(receive_loop(shared.clone(), master, batch, sender.clone())))
             .collect();
         Ok(RedisServerTransport {
@@ -107,6 +110,9 @@ async fn receive_loop(
     let inner = &shared.backend.inner;
     let key = service_queue_key(&shared.service);
     let mut failures = 0_u32;
+    // After a full batch the queue probably holds more, so the next pop is a plain LPOP of a whole batch (one
+    // command instead of BLPOP and LPOP); an empty reply falls back to waiting with BLPOP.
+    let mut backlog = false;
     while !shared.stopping.load(Ordering::Relaxed) {
         // Only pop when there is room to hand the request over, so nothing popped waits in this process while
         // another server is idle.
@@ -121,31 +127,49 @@ async fn receive_loop(
                 continue;
             }
         };
-        let popped = match connection.blpop(&key, POP_SLICE).await {
-            Ok(Some(frame)) => {
-                let mut frames = vec![frame];
-                if batch > 1 {
-                    match connection.lpop_many(&key, batch - 1).await {
-                        Ok(more) => frames.extend(more),
-                        Err(e) => {
-                            tracing::warn!(service = %shared.service, error = %e, "LPOP failed")
+        let eager = if std::mem::take(&mut backlog) {
+            match connection.lpop_many(&key, batch).await {
+                Ok(frames) => frames,
+                Err(e) => {
+                    connection.discard();
+                    failures += 1;
+                    backoff(&shared, failures, &e).await;
+                    continue;
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        let popped = if !eager.is_empty() {
+            eager
+        } else {
+            match connection.blpop(&key, POP_SLICE).await {
+                Ok(Some(frame)) => {
+                    let mut frames = vec![frame];
+                    if batch > 1 {
+                        match connection.lpop_many(&key, batch - 1).await {
+                            Ok(more) => frames.extend(more),
+                            Err(e) => {
+                                tracing::warn!(service = %shared.service, error = %e, "LPOP failed")
+                            }
                         }
                     }
+                    frames
                 }
-                frames
-            }
-            Ok(None) => {
-                failures = 0;
-                continue;
-            }
-            Err(e) => {
-                connection.discard();
-                failures += 1;
-                backoff(&shared, failures, &e).await;
-                continue;
+                Ok(None) => {
+                    failures = 0;
+                    continue;
+                }
+                Err(e) => {
+                    connection.discard();
+                    failures += 1;
+                    backoff(&shared, failures, &e).await;
+                    continue;
+                }
             }
         };
         failures = 0;
+        backlog = batch > 1 && popped.len() == batch;
         drop(connection);
         let mut permit = Some(permit);
         for frame in popped {

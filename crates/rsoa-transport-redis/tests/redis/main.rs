@@ -375,6 +375,16 @@ async fn three_masters_round_robin_requests_and_hash_replies() {
     let masters: Vec<Process> = (0..3).map(|_| redis(&[])).collect();
     let ports: Vec<u16> = masters.iter().map(|m| m.port).collect();
     let running = Served::start(service("svc"), settings(&ports), settings(&ports)).await;
+    // The server waits on every master at once (PySOA polls them one after another).
+    wait_for("a blocked pop on every master", || {
+        ports
+            .iter()
+            .all(|port| {
+                support::command(*port, &["INFO", "clients"])
+                    .is_some_and(|info| !info.contains("blocked_clients:0"))
+            })
+            .then_some(())
+    });
     let responses = running
         .client
         .call_actions_parallel("svc", (0..30).map(square))
@@ -661,4 +671,57 @@ async fn serve_workers_answers_calls_and_stops_without_losing_any() {
         .unwrap();
     assert_eq!(outcomes.len(), 4);
     assert!(outcomes.iter().all(|(_, o)| o.is_ok()), "{outcomes:?}");
+}
+
+/// `LPOP` calls so far, from `INFO commandstats`.
+fn lpop_calls(port: u16) -> u64 {
+    support::command(port, &["INFO", "commandstats"])
+        .and_then(|stats| {
+            let line = stats
+                .lines()
+                .find(|l| l.starts_with("cmdstat_lpop:"))?
+                .to_owned();
+            line.split(&[':', ','][..])
+                .find_map(|kv| kv.strip_prefix("calls=")?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_is_drained_a_whole_batch_per_pop() {
+    let redis = redis(&[]);
+    // Forty requests wait in the queue before any server runs.
+    let backend = RedisBackend::connect(settings(&[redis.port]))
+        .await
+        .unwrap();
+    let client = Client::builder()
+        .timeout(Duration::from_secs(10))
+        .service(RedisClientTransport::new(&backend, "svc").unwrap())
+        .build();
+    for n in 0..40 {
+        client
+            .send_request("svc", vec![square(n)], &CallOptions::new())
+            .await
+            .unwrap();
+    }
+    assert_eq!(llen(redis.port, &service_queue_key("svc")), 40);
+    let mut server_settings = settings(&[redis.port]);
+    server_settings.receive_batch_size = Some(16);
+    let running = Served::start(service("svc"), server_settings, settings(&[redis.port])).await;
+    let outcomes = client
+        .get_all_responses("svc", Some(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    let answers: Vec<Vec<Option<i64>>> = outcomes
+        .iter()
+        .map(|(_, o)| squares(o.as_ref().expect("answered")))
+        .collect();
+    assert_eq!(
+        answers,
+        (0..40).map(|n| vec![Some(n * n)]).collect::<Vec<_>>()
+    );
+    // BLPOP and LPOP 15 take the first 16; a full batch means more is waiting, so the next two pops are plain
+    // LPOPs of 16 (taking 16, then the last 8), after which the server waits with BLPOP again.
+    assert_eq!(lpop_calls(redis.port), 3);
+    running.stop().await;
 }
