@@ -332,6 +332,28 @@ struct Row {
     calls_per_sec: f64,
     p50: f64,
     p99: f64,
+    /// CPU time (user + system, all threads) the server processes spent per call served, in µs.
+    server_cpu_us: f64,
+}
+
+/// CPU seconds (user + system, all threads) a process has used so far, from `/proc/<pid>/stat`.
+fn cpu_seconds(pid: u32, ticks_per_second: f64) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .ok_or("unreadable /proc stat")?
+        .1
+        .split_whitespace()
+        .collect();
+    // After the command name: state, ppid, … with utime and stime the 12th and 13th.
+    let field = |i: usize| -> Result<f64> {
+        Ok(fields
+            .get(i)
+            .ok_or("short /proc stat")?
+            .parse::<f64>()
+            .map_err(|e| format!("/proc stat: {e}"))?)
+    };
+    Ok((field(11)? + field(12)?) / ticks_per_second)
 }
 
 fn bench_pysoa() -> Result {
@@ -344,6 +366,11 @@ fn bench_pysoa() -> Result {
     let (_redis, port) = start_redis()?;
     let port_text = port.to_string();
     let target = root.join("target/release");
+    let ticks: f64 = cmd!(sh, "getconf CLK_TCK")
+        .read()?
+        .trim()
+        .parse()
+        .map_err(|e| format!("getconf CLK_TCK: {e}"))?;
     let mut rows = Vec::new();
     for server in ["PySOA", "rsoa"] {
         for processes in [1_usize, 2] {
@@ -382,6 +409,10 @@ fn bench_pysoa() -> Result {
                         };
                         let (size_text, callers_text, calls_text) =
                             (size.to_string(), callers.to_string(), calls.to_string());
+                        let server_cpu = |servers: &[Child]| -> Result<f64> {
+                            servers.iter().map(|s| cpu_seconds(s.0.id(), ticks)).sum()
+                        };
+                        let cpu_before = server_cpu(&servers)?;
                         let line = if client == "rsoa" {
                             cmd!(sh, "{target}/bench-client {port_text} {service} {size_text} {callers_text} {calls_text}")
                                 .read()?
@@ -389,9 +420,12 @@ fn bench_pysoa() -> Result {
                             cmd!(sh, "{python} interop/python/bench_client.py --port {port_text} --service {service} --body-size {size_text} --callers {callers_text} --calls {calls_text}")
                                 .read()?
                         };
+                        let cpu = server_cpu(&servers)? - cpu_before;
                         let number = |key| {
                             json_number(&line, key).ok_or_else(|| format!("no {key} in {line:?}"))
                         };
+                        // Both load generators make 20 unmeasured warm-up calls per caller first.
+                        let served = number("calls")? + (20 * callers) as f64;
                         rows.push(Row {
                             client,
                             server,
@@ -401,6 +435,7 @@ fn bench_pysoa() -> Result {
                             calls_per_sec: number("calls_per_sec")?,
                             p50: number("p50_us")?,
                             p99: number("p99_us")?,
+                            server_cpu_us: cpu / served * 1e6,
                         });
                     }
                 }
@@ -408,39 +443,53 @@ fn bench_pysoa() -> Result {
             drop(servers);
         }
     }
-    println!("\n| client | server | server processes | body bytes | callers | calls/s | p50 µs | p99 µs |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    println!("\n| client | server | server processes | body bytes | callers | calls/s | p50 µs | p99 µs | server CPU µs/call |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         println!(
-            "| {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.0} |",
-            r.client, r.server, r.processes, r.size, r.callers, r.calls_per_sec, r.p50, r.p99
+            "| {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} |",
+            r.client,
+            r.server,
+            r.processes,
+            r.size,
+            r.callers,
+            r.calls_per_sec,
+            r.p50,
+            r.p99,
+            r.server_cpu_us
         );
     }
-    println!("\n| body bytes | callers | server processes | rsoa/PySOA throughput | PySOA p99 µs | rsoa p99 µs |");
-    println!("|---:|---:|---:|---:|---:|---:|");
-    let find = |lang: &str, size: usize, callers: usize, processes: usize| {
-        rows.iter().find(|r| {
-            r.client == lang
-                && r.server == lang
-                && r.size == size
-                && r.callers == callers
-                && r.processes == processes
-        })
+    println!("\nrsoa/PySOA: end to end (each with its own client), with the same rsoa client against both servers, and");
+    println!("the server processes' CPU per call (the throughput a server process reaches on a core of its own):");
+    println!("\n| body bytes | callers | server processes | end to end throughput | same client throughput | PySOA server CPU µs/call | rsoa server CPU µs/call | CPU per call PySOA/rsoa | PySOA p99 µs | rsoa p99 µs |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let find = |client: &str, server: &str, size: usize, callers: usize, processes: usize| {
+        rows.iter()
+            .find(|r| {
+                r.client == client
+                    && r.server == server
+                    && r.size == size
+                    && r.callers == callers
+                    && r.processes == processes
+            })
+            .ok_or_else(|| format!("no {client} → {server} row"))
     };
     for size in [8, 10_240] {
         for callers in [1, 16] {
             for processes in [1, 2] {
-                if let (Some(py), Some(rs)) = (
-                    find("PySOA", size, callers, processes),
-                    find("rsoa", size, callers, processes),
-                ) {
-                    println!(
-                        "| {size} | {callers} | {processes} | {:.1}x | {:.0} | {:.0} |",
-                        rs.calls_per_sec / py.calls_per_sec,
-                        py.p99,
-                        rs.p99
-                    );
-                }
+                let py = find("PySOA", "PySOA", size, callers, processes)?;
+                let rs = find("rsoa", "rsoa", size, callers, processes)?;
+                let rs_to_py = find("rsoa", "PySOA", size, callers, processes)?;
+                println!(
+                    "| {size} | {callers} | {processes} | {:.1}x | {:.1}x | {:.0} | {:.0} | {:.1}x | {:.0} | {:.0} |",
+                    rs.calls_per_sec / py.calls_per_sec,
+                    rs.calls_per_sec / rs_to_py.calls_per_sec,
+                    rs_to_py.server_cpu_us,
+                    rs.server_cpu_us,
+                    rs_to_py.server_cpu_us / rs.server_cpu_us,
+                    py.p99,
+                    rs.p99
+                );
             }
         }
     }

@@ -1,12 +1,13 @@
 //! The rsoa load generator of the side-by-side benchmark:
 //! `bench-client <redis port> <service> <body size> <callers> <total calls>`. Prints one JSON line:
 //! `{"calls": n, "seconds": s, "calls_per_sec": x, "p50_us": p, "p99_us": q}`, as `bench_client.py` does.
+//! Its callers are tasks on one thread, which leaves the most CPU to Redis and the server on a small machine.
 
 use std::time::{Duration, Instant};
 
 use rsoa_protocol::{Map, Value};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [port, service, size, callers, calls] = &args[..] else {
