@@ -271,9 +271,14 @@ impl ActionRequest {
 
     /// The wire form `{action, body}`.
     pub fn to_value(&self) -> Value {
+        self.clone().into_value()
+    }
+
+    /// Like [`ActionRequest::to_value`], moving the body instead of copying it.
+    pub fn into_value(self) -> Value {
         let mut map = Map::with_capacity(2);
-        map.push("action", self.action.as_str());
-        map.push("body", self.body.clone());
+        map.push("action", self.action);
+        map.push("body", self.body);
         Value::Map(map)
     }
 }
@@ -369,12 +374,22 @@ impl JobRequest {
 
     /// The wire form `{control, context, actions}`.
     pub fn to_value(&self) -> Value {
+        self.clone().into_value()
+    }
+
+    /// Like [`JobRequest::to_value`], moving the action bodies instead of copying them.
+    pub fn into_value(self) -> Value {
         let mut map = Map::with_capacity(3);
         map.push("control", self.control.to_value());
         map.push("context", self.context.to_value());
         map.push(
             "actions",
-            Value::Array(self.actions.iter().map(ActionRequest::to_value).collect()),
+            Value::Array(
+                self.actions
+                    .into_iter()
+                    .map(ActionRequest::into_value)
+                    .collect(),
+            ),
         );
         Value::Map(map)
     }
@@ -411,7 +426,7 @@ impl JobValidator {
     }
 
     fn job(mut self, value: Value) -> Result<JobRequest, Vec<Error>> {
-        let Value::Map(map) = value else {
+        let Value::Map(mut map) = value else {
             self.fail(not_a("dict", &value));
             return Err(self.errors);
         };
@@ -433,19 +448,22 @@ impl JobValidator {
                 }
             }
         }
-        match map.get("actions") {
+        match map.get_mut("actions") {
             None => self.fail(ValueError::missing("actions").with_field("actions")),
             Some(Value::Array(items)) if items.is_empty() => {
                 self.fail(ValueError::invalid("List is shorter than 1").with_field("actions"));
             }
             Some(Value::Array(items)) => {
-                for (i, item) in items.iter().enumerate() {
+                for (i, item) in items.iter_mut().enumerate() {
                     if let Some(action) = self.action(i, item) {
                         job.actions.push(action);
                     }
                 }
             }
-            Some(other) => self.fail(not_a("list", other).with_field("actions")),
+            Some(other) => {
+                let error = not_a("list", other).with_field("actions");
+                self.fail(error);
+            }
         }
         if !extra.is_empty() {
             self.fail(ValueError::unknown(&extra));
@@ -545,7 +563,8 @@ impl JobValidator {
         (self.errors.len() == before).then_some(context)
     }
 
-    fn action(&mut self, index: usize, value: &Value) -> Option<ActionRequest> {
+    /// Reads one action, moving its body out of `value` rather than copying it.
+    fn action(&mut self, index: usize, value: &mut Value) -> Option<ActionRequest> {
         let pointer = format!("actions.{index}");
         let Value::Map(map) = value else {
             self.fail(not_a("dict", value).with_field(pointer));
@@ -562,7 +581,7 @@ impl JobValidator {
                 self.fail(not_a("unicode string", other).with_field(format!("{pointer}.action")))
             }
         }
-        match map.get("body") {
+        match map.get_mut("body") {
             None => {}
             Some(Value::Map(body)) => {
                 for k in body.keys() {
@@ -574,9 +593,12 @@ impl JobValidator {
                         );
                     }
                 }
-                action.body = body.clone();
+                action.body = std::mem::take(body);
             }
-            Some(other) => self.fail(not_a("dict", other).with_field(format!("{pointer}.body"))),
+            Some(other) => {
+                let error = not_a("dict", other).with_field(format!("{pointer}.body"));
+                self.fail(error);
+            }
         }
         let extra = extra_keys(map, &["action", "body"]);
         if !extra.is_empty() {
@@ -721,8 +743,13 @@ impl ActionResponse {
 
     /// The wire form `{action, errors, body}`.
     pub fn to_value(&self, with_is_caller_error: bool) -> Value {
+        self.clone().into_value(with_is_caller_error)
+    }
+
+    /// Like [`ActionResponse::to_value`], moving the body instead of copying it.
+    pub fn into_value(self, with_is_caller_error: bool) -> Value {
         let mut map = Map::with_capacity(3);
-        map.push("action", self.action.as_str());
+        map.push("action", self.action);
         map.push(
             "errors",
             Value::Array(
@@ -732,7 +759,7 @@ impl ActionResponse {
                     .collect(),
             ),
         );
-        map.push("body", self.body.clone());
+        map.push("body", self.body);
         Value::Map(map)
     }
 
@@ -774,6 +801,11 @@ impl JobResponse {
 
     /// The wire form `{errors, context, actions}`.
     pub fn to_value(&self, with_is_caller_error: bool) -> Value {
+        self.clone().into_value(with_is_caller_error)
+    }
+
+    /// Like [`JobResponse::to_value`], moving the action bodies instead of copying them.
+    pub fn into_value(self, with_is_caller_error: bool) -> Value {
         let mut map = Map::with_capacity(3);
         map.push(
             "errors",
@@ -784,17 +816,38 @@ impl JobResponse {
                     .collect(),
             ),
         );
-        map.push("context", self.context.clone());
+        map.push("context", self.context);
         map.push(
             "actions",
             Value::Array(
                 self.actions
-                    .iter()
-                    .map(|a| a.to_value(with_is_caller_error))
+                    .into_iter()
+                    .map(|a| a.into_value(with_is_caller_error))
                     .collect(),
             ),
         );
         Value::Map(map)
+    }
+
+    /// Like [`JobResponse::from_value`], moving the action bodies out of `value` instead of copying them.
+    pub fn from_owned_value(mut value: Value) -> Result<JobResponse, ValueError> {
+        let mut bodies = Vec::new();
+        if let Some(Value::Array(actions)) = value.as_map_mut().and_then(|m| m.get_mut("actions")) {
+            bodies = actions
+                .iter_mut()
+                .map(|action| match action.as_map_mut()?.get_mut("body")? {
+                    Value::Map(body) => Some(std::mem::take(body)),
+                    _ => None,
+                })
+                .collect();
+        }
+        let mut job = JobResponse::from_value(&value)?;
+        for (action, body) in job.actions.iter_mut().zip(bodies) {
+            if let Some(body) = body {
+                action.body = body;
+            }
+        }
+        Ok(job)
     }
 
     /// Reads a job response the way a client should: absent or null lists are empty, unknown keys are ignored.
@@ -833,6 +886,41 @@ mod tests {
 
     fn map(entries: Vec<(&str, Value)>) -> Value {
         entries.into_iter().collect()
+    }
+
+    #[test]
+    fn moving_conversions_match_the_copying_ones() {
+        let body: Map = [("data", Value::from("x".repeat(64))), ("n", Value::from(7))]
+            .into_iter()
+            .collect();
+        let mut failed = ActionResponse::new("second", Map::new());
+        failed.errors.push(Error::new(ErrorCode::INVALID, "bad").with_field("n"));
+        let mut response = JobResponse::default();
+        response.context.push("correlation_id", "abc");
+        response.actions = vec![ActionResponse::new("first", body.clone()), failed];
+        for flag in [false, true] {
+            let wire = response.to_value(flag);
+            assert_eq!(response.clone().into_value(flag), wire);
+            assert_eq!(
+                JobResponse::from_owned_value(wire.clone()).unwrap(),
+                JobResponse::from_value(&wire).unwrap()
+            );
+        }
+        // A body that is not a map is reported the same way by both.
+        let mut bad = response.to_value(false);
+        bad.as_map_mut().unwrap().get_mut("actions").unwrap().as_array_mut().unwrap()[1]
+            .as_map_mut()
+            .unwrap()
+            .insert("body", 3);
+        assert_eq!(
+            JobResponse::from_owned_value(bad.clone()).unwrap_err().field(),
+            JobResponse::from_value(&bad).unwrap_err().field()
+        );
+        let mut job = JobRequest::new(vec![ActionRequest::new("first", body)]);
+        job.context.correlation_id = "abc".to_owned();
+        let wire = job.to_value();
+        assert_eq!(job.clone().into_value(), wire);
+        assert_eq!(JobRequest::validate(wire).unwrap(), job);
     }
 
     fn good_job() -> Value {

@@ -189,7 +189,7 @@ impl ClientTransport for LocalTransport {
                 Some(serializer) => {
                     let (id, meta, body) = through(
                         &**serializer,
-                        &envelope(Value::from(request_id), meta, job.to_value()),
+                        &envelope(Value::from(request_id), meta, job.into_value()),
                     )?;
                     IncomingJob::new(id, meta, JobBody::Raw(body))
                 }
@@ -231,7 +231,7 @@ impl ClientTransport for LocalTransport {
                 let message = envelope(
                     Value::from(request_id),
                     meta.clone(),
-                    response.to_value(caller_flag),
+                    response.into_value(caller_flag),
                 );
                 let (_, meta, body) = match through(&*serializer, &message) {
                     Ok(parts) => parts,
@@ -249,7 +249,7 @@ impl ClientTransport for LocalTransport {
                         )?
                     }
                 };
-                let job = JobResponse::from_value(&body).map_err(|e| {
+                let job = JobResponse::from_owned_value(body).map_err(|e| {
                     Error::invalid_message("the response is not a valid job response", e)
                 })?;
                 let mut reply = ClientResponse::new(request_id, job);

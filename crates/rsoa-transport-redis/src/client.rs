@@ -116,7 +116,7 @@ impl ClientTransport for RedisClientTransport {
             };
             meta.insert("reply_to", reply_to);
             message::set_expiry(&mut meta, message::now() + expiry_seconds as f64);
-            let envelope = message::envelope(Value::from(request_id), meta, job.to_value());
+            let envelope = message::envelope(Value::from(request_id), meta, job.into_value());
             let limit = settings.max_message_size(false);
             let frames =
                 match message::encode(self.serializer, self.version, &envelope, limit, None) {
@@ -250,7 +250,7 @@ async fn receive(
             decoded.request_id
         )));
     }
-    let job = JobResponse::from_value(&decoded.body)
+    let job = JobResponse::from_owned_value(decoded.body)
         .map_err(|e| Error::invalid_message("invalid job response", e))?;
     let mut response = ClientResponse::new(request_id, job);
     response.meta = decoded.meta;

@@ -290,7 +290,7 @@ async fn send_reply(
     let envelope = message::envelope(
         request_id.clone(),
         meta.clone(),
-        response.to_value(reply.caller_flag),
+        response.into_value(reply.caller_flag),
     );
     let limit = settings.max_message_size(true);
     let frames = match message::encode(
