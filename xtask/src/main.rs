@@ -356,6 +356,9 @@ fn cpu_seconds(pid: u32, ticks_per_second: f64) -> Result<f64> {
     Ok((field(11)? + field(12)?) / ticks_per_second)
 }
 
+/// How many times `bench pysoa` runs every workload.
+const PYSOA_ROUNDS: usize = 3;
+
 fn bench_pysoa() -> Result {
     let sh = shell()?;
     let root = sh.current_dir();
@@ -371,36 +374,56 @@ fn bench_pysoa() -> Result {
         .trim()
         .parse()
         .map_err(|e| format!("getconf CLK_TCK: {e}"))?;
-    let mut rows = Vec::new();
+    // Every deployment (PySOA and rsoa, one and two processes) runs from the start on a service of its own, so the
+    // four client/server pairs of a workload run back to back, round after round: the machine's noise drifts
+    // over minutes, and each figure reported is the median over the rounds.
+    let mut deployments = Vec::new();
     for server in ["PySOA", "rsoa"] {
         for processes in [1_usize, 2] {
-            let service = if server == "rsoa" {
-                "rsbench"
-            } else {
-                "pybench"
-            };
-            let mut servers = Vec::new();
-            for _ in 0..processes {
+            let service = format!(
+                "{}{processes}",
+                if server == "rsoa" {
+                    "rsbench"
+                } else {
+                    "pybench"
+                }
+            );
+            let mut children = Vec::new();
+            for n in 0..processes {
                 let command = if server == "rsoa" {
                     let mut c = Command::new(target.join("bench-server"));
-                    c.args([port_text.as_str(), service]);
+                    c.args([port_text.as_str(), service.as_str()]);
                     c
                 } else {
                     let mut c = Command::new(&python);
-                    c.arg(root.join("interop/python/bench_service.py"))
-                        .args(["--port", &port_text]);
+                    c.arg(root.join("interop/python/bench_service.py")).args([
+                        "--port",
+                        &port_text,
+                        "--service",
+                        &service,
+                    ]);
                     c
                 };
-                let log = format!("bench-{server}-server-{}", servers.len());
-                servers.push(start_ready(
+                let log = format!("bench-{service}-server-{n}");
+                children.push(start_ready(
                     command,
                     &format!("a {server} bench server"),
                     &log,
                 )?);
             }
-            for client in ["PySOA", "rsoa"] {
-                for size in [8_usize, 10_240] {
-                    for callers in [1_usize, 16] {
+            deployments.push((server, processes, service, children));
+        }
+    }
+    let server_cpu = |servers: &[Child]| -> Result<f64> {
+        servers.iter().map(|s| cpu_seconds(s.0.id(), ticks)).sum()
+    };
+    let mut runs = Vec::new();
+    for round in 1..=PYSOA_ROUNDS {
+        step(&format!("round {round} of {PYSOA_ROUNDS}"));
+        for size in [8_usize, 10_240] {
+            for callers in [1_usize, 16] {
+                for (server, processes, service, servers) in &deployments {
+                    for client in ["PySOA", "rsoa"] {
                         let calls = match (client, callers) {
                             ("rsoa", 1) => 2_000,
                             ("rsoa", _) => 8_000,
@@ -409,10 +432,7 @@ fn bench_pysoa() -> Result {
                         };
                         let (size_text, callers_text, calls_text) =
                             (size.to_string(), callers.to_string(), calls.to_string());
-                        let server_cpu = |servers: &[Child]| -> Result<f64> {
-                            servers.iter().map(|s| cpu_seconds(s.0.id(), ticks)).sum()
-                        };
-                        let cpu_before = server_cpu(&servers)?;
+                        let cpu_before = server_cpu(servers)?;
                         let line = if client == "rsoa" {
                             cmd!(sh, "{target}/bench-client {port_text} {service} {size_text} {callers_text} {calls_text}")
                                 .read()?
@@ -420,16 +440,16 @@ fn bench_pysoa() -> Result {
                             cmd!(sh, "{python} interop/python/bench_client.py --port {port_text} --service {service} --body-size {size_text} --callers {callers_text} --calls {calls_text}")
                                 .read()?
                         };
-                        let cpu = server_cpu(&servers)? - cpu_before;
+                        let cpu = server_cpu(servers)? - cpu_before;
                         let number = |key| {
                             json_number(&line, key).ok_or_else(|| format!("no {key} in {line:?}"))
                         };
                         // Both load generators make 20 unmeasured warm-up calls per caller first.
                         let served = number("calls")? + (20 * callers) as f64;
-                        rows.push(Row {
+                        runs.push(Row {
                             client,
                             server,
-                            processes,
+                            processes: *processes,
                             size,
                             callers,
                             calls_per_sec: number("calls_per_sec")?,
@@ -440,9 +460,34 @@ fn bench_pysoa() -> Result {
                     }
                 }
             }
-            drop(servers);
         }
     }
+    drop(deployments);
+    // One row per workload and pair: the medians over the rounds.
+    let mut rows: Vec<Row> = Vec::new();
+    for run in &runs {
+        let same = |r: &Row| {
+            (r.client, r.server, r.processes, r.size, r.callers)
+                == (run.client, run.server, run.processes, run.size, run.callers)
+        };
+        if rows.iter().any(same) {
+            continue;
+        }
+        let mine: Vec<&Row> = runs.iter().filter(|r| same(r)).collect();
+        let median = |field: fn(&Row) -> f64| {
+            let mut values: Vec<f64> = mine.iter().map(|r| field(r)).collect();
+            values.sort_by(f64::total_cmp);
+            values[values.len() / 2]
+        };
+        rows.push(Row {
+            calls_per_sec: median(|r| r.calls_per_sec),
+            p50: median(|r| r.p50),
+            p99: median(|r| r.p99),
+            server_cpu_us: median(|r| r.server_cpu_us),
+            ..*run
+        });
+    }
+    println!("\nMedians over {PYSOA_ROUNDS} rounds.");
     println!("\n| client | server | server processes | body bytes | callers | calls/s | p50 µs | p99 µs | server CPU µs/call |");
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {

@@ -894,7 +894,9 @@ mod tests {
             .into_iter()
             .collect();
         let mut failed = ActionResponse::new("second", Map::new());
-        failed.errors.push(Error::new(ErrorCode::INVALID, "bad").with_field("n"));
+        failed
+            .errors
+            .push(Error::new(ErrorCode::INVALID, "bad").with_field("n"));
         let mut response = JobResponse::default();
         response.context.push("correlation_id", "abc");
         response.actions = vec![ActionResponse::new("first", body.clone()), failed];
@@ -908,12 +910,19 @@ mod tests {
         }
         // A body that is not a map is reported the same way by both.
         let mut bad = response.to_value(false);
-        bad.as_map_mut().unwrap().get_mut("actions").unwrap().as_array_mut().unwrap()[1]
+        bad.as_map_mut()
+            .unwrap()
+            .get_mut("actions")
+            .unwrap()
+            .as_array_mut()
+            .unwrap()[1]
             .as_map_mut()
             .unwrap()
             .insert("body", 3);
         assert_eq!(
-            JobResponse::from_owned_value(bad.clone()).unwrap_err().field(),
+            JobResponse::from_owned_value(bad.clone())
+                .unwrap_err()
+                .field(),
             JobResponse::from_value(&bad).unwrap_err().field()
         );
         let mut job = JobRequest::new(vec![ActionRequest::new("first", body)]);

@@ -286,7 +286,12 @@ fn main() {
         .into_iter()
         .enumerate()
     {
+        // `cargo bench -p rsoa-transport-redis --bench redis -- sequential` measures only one caller.
+        let sequential_only = std::env::args().any(|a| a == "sequential");
         for callers in [1_usize, 16, 128] {
+            if sequential_only && callers > 1 {
+                continue;
+            }
             // The machine's noise drifts over seconds, so the floor and both server paths take turns, round after
             // round, and each figure is the median over the rounds (each ratio the median of the rounds' ratios).
             let (rounds, total) = if callers == 1 { (7, 1_000) } else { (3, 8_000) };

@@ -140,21 +140,25 @@ async fn receive_loop(
         } else {
             Vec::new()
         };
-        let popped = if !eager.is_empty() {
-            eager
-        } else {
+        let mut permit = Some(permit);
+        let popped = if eager.is_empty() {
             match connection.blpop(&key, POP_SLICE).await {
                 Ok(Some(frame)) => {
-                    let mut frames = vec![frame];
+                    // The first request starts at once; only then are the others that wait fetched.
+                    if !hand_over(&shared, &sender, &mut permit, [frame]).await {
+                        return;
+                    }
+                    let mut more = Vec::new();
                     if batch > 1 {
                         match connection.lpop_many(&key, batch - 1).await {
-                            Ok(more) => frames.extend(more),
+                            Ok(frames) => more = frames,
                             Err(e) => {
                                 tracing::warn!(service = %shared.service, error = %e, "LPOP failed")
                             }
                         }
                     }
-                    frames
+                    backlog = batch > 1 && more.len() == batch - 1;
+                    more
                 }
                 Ok(None) => {
                     failures = 0;
@@ -167,25 +171,40 @@ async fn receive_loop(
                     continue;
                 }
             }
+        } else {
+            backlog = eager.len() == batch;
+            eager
         };
         failures = 0;
-        backlog = batch > 1 && popped.len() == batch;
         drop(connection);
-        let mut permit = Some(permit);
-        for frame in popped {
-            let Some(job) = accept(&shared, &frame) else {
-                continue;
-            };
-            match permit.take() {
-                Some(p) => p.send(job),
-                None => {
-                    if sender.send(job).await.is_err() {
-                        return;
-                    }
+        if !hand_over(&shared, &sender, &mut permit, popped).await {
+            return;
+        }
+    }
+}
+
+/// Hands popped requests to the serve loop (the first through `permit`, if still unused), dropping what
+/// [`accept`] refuses; false once the serve loop is gone.
+async fn hand_over(
+    shared: &Shared,
+    sender: &mpsc::Sender<ReceivedJob>,
+    permit: &mut Option<mpsc::Permit<'_, ReceivedJob>>,
+    frames: impl IntoIterator<Item = Bytes>,
+) -> bool {
+    for frame in frames {
+        let Some(job) = accept(shared, &frame) else {
+            continue;
+        };
+        match permit.take() {
+            Some(p) => p.send(job),
+            None => {
+                if sender.send(job).await.is_err() {
+                    return false;
                 }
             }
         }
     }
+    true
 }
 
 async fn backoff(shared: &Shared, failures: u32, error: &Error) {
