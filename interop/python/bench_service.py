@@ -19,17 +19,13 @@ Usage::
 from __future__ import absolute_import, print_function, unicode_literals
 
 import argparse
-import logging
-import logging.config
 import sys
-import time
 
 import msgpack
-import redis
 
-from pysoa.common.logging import PySOALogContextFilter
 from pysoa.server.action.base import Action
-from pysoa.server.server import Server
+
+from serving import ReadyServer, serve
 
 
 __version__ = '1.0.0'
@@ -45,22 +41,11 @@ class EchoAction(Action):
         return request.body
 
 
-class BenchServer(Server):
+class BenchServer(ReadyServer):
     service_name = DEFAULT_SERVICE_NAME
     action_class_map = {
         'echo': EchoAction,
     }
-
-    _ready_announced = False
-
-    def handle_next_request(self):
-        # First called inside Server.run(), after setup() and after the SIGINT/SIGTERM handlers are installed,
-        # right before the first blocking receive on the request queue.
-        if not self._ready_announced:
-            self._ready_announced = True
-            sys.stdout.write('READY\n')
-            sys.stdout.flush()
-        super(BenchServer, self).handle_next_request()
 
 
 def make_settings_dict(host, port, service_name, log_level, maximum_message_size_in_bytes):
@@ -101,22 +86,6 @@ def make_settings_dict(host, port, service_name, log_level, maximum_message_size
     }
 
 
-def _wait_for_redis(host, port, timeout_seconds):
-    deadline = time.time() + timeout_seconds
-    connection = redis.Redis(host=host, port=port, socket_connect_timeout=1.0)
-    try:
-        while True:
-            try:
-                connection.ping()
-                return
-            except redis.exceptions.RedisError as e:
-                if time.time() >= deadline:
-                    raise RuntimeError('Redis at {}:{} is not reachable: {}'.format(host, port, e))
-                time.sleep(0.1)
-    finally:
-        connection.connection_pool.disconnect()
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description='PySOA `pybench` echo service for the rsoa vs. PySOA benchmark')
     parser.add_argument('--port', type=int, required=True, help='Redis port')
@@ -138,23 +107,13 @@ def main(argv=None):
         args.host, args.port, args.service, args.log_level.upper(), args.max_message_bytes,
     ))
 
-    PySOALogContextFilter.set_service_name(server_class.service_name)
-    logging.config.dictConfig(settings['logging'])
-    logger = logging.getLogger('pybench')
-    logger.warning(
-        'service %s on redis %s:%d, msgpack %s using %s',
-        args.service, args.host, args.port, '.'.join(map(str, msgpack.version)), msgpack.Packer.__module__,
-    )
+    def announce(logger):
+        logger.warning(
+            'service %s on redis %s:%d, msgpack %s using %s',
+            args.service, args.host, args.port, '.'.join(map(str, msgpack.version)), msgpack.Packer.__module__,
+        )
 
-    try:
-        _wait_for_redis(args.host, args.port, args.redis_wait)
-    except RuntimeError as e:
-        logger.error('%s', e)
-        return 2
-
-    server = server_class.initialize(settings)(settings)
-    server.run()  # returns after SIGTERM/SIGINT (graceful shutdown)
-    return 0
+    return serve(server_class, settings, args, 'pybench', announce)
 
 
 if __name__ == '__main__':

@@ -17,19 +17,16 @@ It implements the same actions as the Rust ``rsinterop`` service (see README.md 
 from __future__ import absolute_import, print_function, unicode_literals
 
 import argparse
-import logging
-import logging.config
 import sys
 import time
 
 from conformity import fields
-import redis
 
 from pysoa.common.errors import Error
-from pysoa.common.logging import PySOALogContextFilter
 from pysoa.server.action.base import Action
 from pysoa.server.errors import ActionError
-from pysoa.server.server import Server
+
+from serving import ReadyServer, serve
 
 
 # Reported by PySOA's built-in `status` action (make_default_status_action_class reads `__version__`
@@ -142,7 +139,7 @@ class SleepAction(Action):
         return {}
 
 
-class PyInteropServer(Server):
+class PyInteropServer(ReadyServer):
     """The PySOA side of the rsoa interoperability test."""
 
     service_name = SERVICE_NAME
@@ -158,18 +155,6 @@ class PyInteropServer(Server):
         'sleep': SleepAction,
         # `status` and `introspect` are PySOA's built-ins (added automatically when not in this map).
     }
-
-    _ready_announced = False
-
-    def handle_next_request(self):
-        # The first call happens inside Server.run(), after setup() and after the SIGINT/SIGTERM handlers
-        # have been installed, right before the first blocking receive on the request queue.
-        if not self._ready_announced:
-            self._ready_announced = True
-            self.logger.info('Service "%s" is ready', self.service_name)
-            sys.stdout.write('READY\n')
-            sys.stdout.flush()
-        super(PyInteropServer, self).handle_next_request()
 
 
 def _client_routing_entry(host, port):
@@ -235,21 +220,6 @@ def make_settings_dict(host, port, log_level='INFO'):
     }
 
 
-def _wait_for_redis(host, port, timeout_seconds):
-    deadline = time.time() + timeout_seconds
-    connection = redis.Redis(host=host, port=port, socket_connect_timeout=1.0)
-    while True:
-        try:
-            connection.ping()
-            return
-        except redis.exceptions.RedisError as e:
-            if time.time() >= deadline:
-                raise RuntimeError('Redis at {}:{} is not reachable: {}'.format(host, port, e))
-            time.sleep(0.1)
-        finally:
-            connection.connection_pool.disconnect()
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description='PySOA `pyinterop` service for the rsoa interop test')
     parser.add_argument('--port', type=int, required=True, help='Redis port')
@@ -263,20 +233,7 @@ def main(argv=None):
 
     settings = PyInteropServer.settings_class(make_settings_dict(args.host, args.port, args.log_level.upper()))
 
-    PySOALogContextFilter.set_service_name(PyInteropServer.service_name)
-    logging.config.dictConfig(settings['logging'])
-    logger = logging.getLogger('pyinterop')
-
-    try:
-        _wait_for_redis(args.host, args.port, args.redis_wait)
-    except RuntimeError as e:
-        logger.error('%s', e)
-        return 2
-
-    server = PyInteropServer.initialize(settings)(settings)
-    server.run()  # returns after SIGTERM/SIGINT (graceful shutdown)
-    logger.info('pyinterop exiting')
-    return 0
+    return serve(PyInteropServer, settings, args, 'pyinterop')
 
 
 if __name__ == '__main__':
