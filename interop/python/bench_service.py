@@ -18,14 +18,13 @@ Usage::
 """
 from __future__ import absolute_import, print_function, unicode_literals
 
-import argparse
 import sys
 
 import msgpack
 
 from pysoa.server.action.base import Action
 
-from serving import ReadyServer, serve
+from serving import ReadyServer, argument_parser, serve
 
 
 __version__ = '1.0.0'
@@ -87,18 +86,11 @@ def make_settings_dict(host, port, service_name, log_level, maximum_message_size
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description='PySOA `pybench` echo service for the rsoa vs. PySOA benchmark')
-    parser.add_argument('--port', type=int, required=True, help='Redis port')
-    parser.add_argument('--host', default='127.0.0.1', help='Redis host (default 127.0.0.1)')
+    parser = argument_parser('PySOA `pybench` echo service for the rsoa vs. PySOA benchmark', 'WARNING')
     parser.add_argument('--service', default=DEFAULT_SERVICE_NAME, help='Service name (default pybench)')
-    parser.add_argument('--log-level', default='WARNING', help='Logging level (default WARNING)')
     parser.add_argument(
         '--max-message-bytes', type=int, default=DEFAULT_MAXIMUM_MESSAGE_SIZE_IN_BYTES,
         help='maximum_message_size_in_bytes of the transport (default 5 MiB)',
-    )
-    parser.add_argument(
-        '--redis-wait', type=float, default=10.0,
-        help='Seconds to wait for Redis to answer PING before giving up (default 10)',
     )
     args = parser.parse_args(argv)
 

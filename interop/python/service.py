@@ -16,7 +16,6 @@ It implements the same actions as the Rust ``rsinterop`` service (see README.md 
 """
 from __future__ import absolute_import, print_function, unicode_literals
 
-import argparse
 import sys
 import time
 
@@ -26,7 +25,7 @@ from pysoa.common.errors import Error
 from pysoa.server.action.base import Action
 from pysoa.server.errors import ActionError
 
-from serving import ReadyServer, serve
+from serving import ReadyServer, argument_parser, serve
 
 
 # Reported by PySOA's built-in `status` action (make_default_status_action_class reads `__version__`
@@ -221,14 +220,7 @@ def make_settings_dict(host, port, log_level='INFO'):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description='PySOA `pyinterop` service for the rsoa interop test')
-    parser.add_argument('--port', type=int, required=True, help='Redis port')
-    parser.add_argument('--host', default='127.0.0.1', help='Redis host (default 127.0.0.1)')
-    parser.add_argument('--log-level', default='INFO', help='Logging level (default INFO)')
-    parser.add_argument(
-        '--redis-wait', type=float, default=10.0,
-        help='Seconds to wait for Redis to answer PING before giving up (default 10)',
-    )
+    parser = argument_parser('PySOA `pyinterop` service for the rsoa interop test', 'INFO')
     args = parser.parse_args(argv)
 
     settings = PyInteropServer.settings_class(make_settings_dict(args.host, args.port, args.log_level.upper()))

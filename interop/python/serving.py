@@ -2,6 +2,7 @@
 the run loop is up, waiting for Redis, and the start-up sequence."""
 from __future__ import absolute_import, print_function, unicode_literals
 
+import argparse
 import logging
 import logging.config
 import sys
@@ -44,6 +45,21 @@ def wait_for_redis(host, port, timeout_seconds):
                 time.sleep(0.1)
     finally:
         connection.connection_pool.disconnect()
+
+
+def argument_parser(description, default_log_level):
+    """The options every server takes: ``--port``, ``--host``, ``--log-level`` and ``--redis-wait``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('--port', type=int, required=True, help='Redis port')
+    parser.add_argument('--host', default='127.0.0.1', help='Redis host (default 127.0.0.1)')
+    parser.add_argument(
+        '--log-level', default=default_log_level, help='Logging level (default {})'.format(default_log_level),
+    )
+    parser.add_argument(
+        '--redis-wait', type=float, default=10.0,
+        help='Seconds to wait for Redis to answer PING before giving up (default 10)',
+    )
+    return parser
 
 
 def serve(server_class, settings, args, logger_name, announce=None):

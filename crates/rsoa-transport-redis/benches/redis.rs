@@ -282,12 +282,12 @@ fn main() {
     let mut best_floor = [0.0_f64; 2];
     let mut best_rsoa = [0.0_f64; 2];
     let mut sequential = Vec::new();
+    // `cargo bench -p rsoa-transport-redis --bench redis -- sequential` measures only one caller.
+    let sequential_only = std::env::args().any(|a| a == "sequential");
     for (i, (label, size)) in [("tiny", 8_usize), ("10 KB", 10_240)]
         .into_iter()
         .enumerate()
     {
-        // `cargo bench -p rsoa-transport-redis --bench redis -- sequential` measures only one caller.
-        let sequential_only = std::env::args().any(|a| a == "sequential");
         for callers in [1_usize, 16, 128] {
             if sequential_only && callers > 1 {
                 continue;
