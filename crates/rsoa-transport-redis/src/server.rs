@@ -14,7 +14,7 @@ use rsoa_transport::{
 };
 use tokio::sync::{mpsc, Mutex};
 
-use crate::backend::RedisBackend;
+use crate::backend::{lock, RedisBackend};
 use crate::frame::{self, ProtocolVersion};
 use crate::message::{self, EncodeError};
 use crate::ring::{service_queue_key, KEY_PREFIX};
@@ -32,7 +32,17 @@ const POP_SLICE: f64 = 1.0;
 pub struct RedisServerTransport {
     shared: Arc<Shared>,
     receiver: Mutex<mpsc::Receiver<ReceivedJob>>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    receivers: std::sync::Mutex<Receivers>,
+}
+
+/// The per-master receive loops. They start with the first [`ServerTransport::receive`], so a transport that is
+/// built but never served pops nothing (a popped request held by nobody would be lost).
+enum Receivers {
+    NotStarted {
+        batch: usize,
+        sender: mpsc::Sender<ReceivedJob>,
+    },
+    Running(Vec<tokio::task::JoinHandle<()>>),
 }
 
 struct Shared {
@@ -59,7 +69,9 @@ impl fmt::Debug for RedisServerTransport {
 }
 
 impl RedisServerTransport {
-    /// Starts receiving requests for `service` on every master of `backend`. Needs a Tokio runtime.
+    /// A transport receiving requests for `service` on every master of `backend`. It pops nothing until it is first
+    /// asked to [`receive`](ServerTransport::receive); from then on it waits on every master at once, on the
+    /// Tokio runtime that first called `receive`.
     pub fn new(
         backend: &RedisBackend,
         service: &str,
@@ -80,22 +92,39 @@ impl RedisServerTransport {
             default,
             stopping: AtomicBool::new(false),
         });
-        let tasks = (0..masters)
-            .map(|master| tokio::spawn(receive_loop(shared.clone(), master, batch, sender.clone())))
-            .collect();
         Ok(RedisServerTransport {
             shared,
             receiver: Mutex::new(receiver),
-            tasks,
+            receivers: std::sync::Mutex::new(Receivers::NotStarted { batch, sender }),
         })
+    }
+
+    /// Starts the receive loops, once.
+    fn start_receiving(&self) {
+        let mut receivers = lock(&self.receivers);
+        if let Receivers::NotStarted { batch, sender } = &*receivers {
+            let tasks = (0..self.shared.backend.inner.masters.len())
+                .map(|master| {
+                    tokio::spawn(receive_loop(
+                        self.shared.clone(),
+                        master,
+                        *batch,
+                        sender.clone(),
+                    ))
+                })
+                .collect();
+            *receivers = Receivers::Running(tasks);
+        }
     }
 }
 
 impl Drop for RedisServerTransport {
     fn drop(&mut self) {
         self.shared.stopping.store(true, Ordering::Relaxed);
-        for task in &self.tasks {
-            task.abort();
+        if let Receivers::Running(tasks) = &*lock(&self.receivers) {
+            for task in tasks {
+                task.abort();
+            }
         }
     }
 }
@@ -263,6 +292,7 @@ impl ServerTransport for RedisServerTransport {
                     .receive_timeout_in_seconds
                     .max(1),
             );
+            self.start_receiving();
             let mut receiver = self.receiver.lock().await;
             match tokio::time::timeout(timeout, receiver.recv()).await {
                 Ok(Some(job)) => Ok(Some(job)),

@@ -450,6 +450,32 @@ async fn garbage_on_the_service_queue_does_not_stop_the_server() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_transport_never_served_takes_no_requests() {
+    let redis = redis(&[]);
+    // Built first, so that if it popped it would be the first in line for every request; it is never served.
+    let backend = RedisBackend::connect(settings(&[redis.port]))
+        .await
+        .unwrap();
+    let idle = RedisServerTransport::new(&backend, "svc").unwrap();
+    let running = Served::start(
+        service("svc"),
+        settings(&[redis.port]),
+        settings(&[redis.port]),
+    )
+    .await;
+    for n in 0..20 {
+        let response = running
+            .client
+            .call_action("svc", "square", &json!({"number": n}))
+            .await
+            .unwrap();
+        assert_eq!(response.body["square"].as_i64(), Some(n * n));
+    }
+    drop(idle);
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_and_server_recover_after_a_redis_restart() {
     let redis_process = redis(&[]);
     let port = redis_process.port;
