@@ -4,6 +4,9 @@
 //!
 //! Workloads: sequential latency (p50/p99), and throughput with 1, 16 and 128 concurrent callers against one
 //! server process, for a tiny body and a 10 KB body.
+//!
+//! Each server (the floor's loop, rsoa's server) runs on a thread of its own with a one-thread runtime, as a
+//! server process does, and the callers share another one-thread runtime, as in a client process.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -112,46 +115,69 @@ async fn fred_client(port: u16) -> fred::prelude::Client {
     client
 }
 
+/// Runs a server on a thread of its own, on a one-thread runtime (as in a server process of its own), and returns
+/// once the server has said it is ready through the sender it is given.
+async fn on_own_thread<S, F>(serve: S) -> std::thread::JoinHandle<()>
+where
+    S: FnOnce(oneshot::Sender<()>) -> F + Send + 'static,
+    F: std::future::Future<Output = ()>,
+{
+    let (ready, started) = oneshot::channel();
+    let thread = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("server runtime")
+            .block_on(serve(ready));
+    });
+    started.await.expect("the server starts");
+    thread
+}
+
 /// The floor: one server loop (BLPOP, push script) and callers (push script, BLPOP on their own key).
 async fn floor(port: u16, size: usize, callers: usize, total: usize) -> Stats {
     let script = Script::from_lua(LUA);
     let setup = fred_client(port).await;
     let _: RedisValue = setup.script_load(LUA).await.expect("script load");
-    let server = fred_client(port).await;
-    let pusher = fred_client(port).await;
     let sha = script.sha1().clone();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let server_stop = stop.clone();
     let server_sha = sha.clone();
-    let server_task = tokio::spawn(async move {
-        while !server_stop.load(std::sync::atomic::Ordering::Relaxed) {
-            let popped: RedisValue = match server.blpop("floor:request", 1.0).await {
-                Ok(v) => v,
-                Err(_) => continue,
-            };
-            if let RedisValue::Array(mut pair) = popped {
-                let frame = match pair.pop() {
-                    Some(RedisValue::Bytes(frame)) => Some(frame),
-                    // fred hands back text that is valid UTF-8 as a string.
-                    Some(RedisValue::String(text)) => Some(text.into_inner()),
-                    _ => None,
+    let server_thread = on_own_thread(move |ready| async move {
+        let server = fred_client(port).await;
+        let pusher = fred_client(port).await;
+        let _ = ready.send(());
+        {
+            while !server_stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let popped: RedisValue = match server.blpop("floor:request", 1.0).await {
+                    Ok(v) => v,
+                    Err(_) => continue,
                 };
-                if let Some(frame) = frame {
-                    // The frame names its reply key in its first 16 bytes.
-                    let key = String::from_utf8_lossy(&frame[..16]).into_owned();
-                    let args = vec![
-                        RedisValue::Integer(60),
-                        RedisValue::Integer(10_000),
-                        RedisValue::Bytes(frame),
-                    ];
-                    let _: RedisValue = pusher
-                        .evalsha(server_sha.clone(), key, args)
-                        .await
-                        .expect("push");
+                if let RedisValue::Array(mut pair) = popped {
+                    let frame = match pair.pop() {
+                        Some(RedisValue::Bytes(frame)) => Some(frame),
+                        // fred hands back text that is valid UTF-8 as a string.
+                        Some(RedisValue::String(text)) => Some(text.into_inner()),
+                        _ => None,
+                    };
+                    if let Some(frame) = frame {
+                        // The frame names its reply key in its first 16 bytes.
+                        let key = String::from_utf8_lossy(&frame[..16]).into_owned();
+                        let args = vec![
+                            RedisValue::Integer(60),
+                            RedisValue::Integer(10_000),
+                            RedisValue::Bytes(frame),
+                        ];
+                        let _: RedisValue = pusher
+                            .evalsha(server_sha.clone(), key, args)
+                            .await
+                            .expect("push");
+                    }
                 }
             }
         }
-    });
+    })
+    .await;
     let mut blockers = Vec::new();
     for _ in 0..callers {
         blockers.push(fred_client(port).await);
@@ -181,7 +207,7 @@ async fn floor(port: u16, size: usize, callers: usize, total: usize) -> Stats {
     })
     .await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let _ = server_task.await;
+    server_thread.join().expect("the floor's server stops");
     stats
 }
 
@@ -194,35 +220,36 @@ async fn rsoa(
     batch: usize,
     workers: bool,
 ) -> Stats {
-    let mut server_settings = RedisSettings::standard([format!("127.0.0.1:{port}")]);
-    server_settings.receive_batch_size = Some(batch);
-    let server_backend = RedisBackend::connect(server_settings)
-        .await
-        .expect("connect");
-    let server = Server::builder("bench")
-        .action_fn("echo", |req: Echo, _ctx: ActionContext| async move {
-            Ok::<_, ActionError>(Echoed { data: req.data })
-        })
-        .build()
-        .expect("server");
     let (stop, stopped) = oneshot::channel::<()>();
-    let stopped = async move {
-        let _ = stopped.await;
-    };
-    let served = if workers {
-        let backend = server_backend.clone();
-        tokio::spawn(async move {
-            serve_workers(&backend, server, 32, stopped)
-                .await
-                .expect("serve");
-        })
-    } else {
-        let transport =
-            Arc::new(RedisServerTransport::new(&server_backend, "bench").expect("transport"));
-        tokio::spawn(async move {
-            serve(server, transport, stopped, Duration::from_secs(5)).await;
-        })
-    };
+    let server_thread = on_own_thread(move |ready| async move {
+        let mut server_settings = RedisSettings::standard([format!("127.0.0.1:{port}")]);
+        server_settings.receive_batch_size = Some(batch);
+        let backend = RedisBackend::connect(server_settings)
+            .await
+            .expect("connect");
+        let server = Server::builder("bench")
+            .action_fn("echo", |req: Echo, _ctx: ActionContext| async move {
+                Ok::<_, ActionError>(Echoed { data: req.data })
+            })
+            .build()
+            .expect("server");
+        let stopped = async move {
+            let _ = stopped.await;
+        };
+        let _ = ready.send(());
+        {
+            if workers {
+                serve_workers(&backend, server, 32, stopped)
+                    .await
+                    .expect("serve");
+            } else {
+                let transport = RedisServerTransport::new(&backend, "bench").expect("transport");
+                serve(server, Arc::new(transport), stopped, Duration::from_secs(5)).await;
+            }
+            backend.close().await;
+        }
+    })
+    .await;
     let client_backend =
         RedisBackend::connect(RedisSettings::standard([format!("127.0.0.1:{port}")]))
             .await
@@ -258,9 +285,8 @@ async fn rsoa(
     })
     .await;
     let _ = stop.send(());
-    let _ = served.await;
     client_backend.close().await;
-    server_backend.close().await;
+    server_thread.join().expect("the rsoa server stops");
     stats
 }
 
@@ -269,13 +295,13 @@ fn main() {
         println!("redis bench: run with `cargo xtask bench redis`");
         return;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let redis = support::redis(&[]);
     let port = redis.port;
-    println!("\nredis-server on 127.0.0.1:{port}; one server process (task) and its callers in this process");
+    println!("\nredis-server on 127.0.0.1:{port}; each server on a one-thread runtime of its own, the callers on another");
     println!("\n`serve` is rsoa_server::serve on a RedisServerTransport; `workers` is serve_workers (32 per master).");
     println!("\n| body | callers | server path | floor calls/s | rsoa calls/s | rsoa / floor | floor p50 µs | rsoa p50 µs | p50 ratio | floor p99 µs | rsoa p99 µs |");
     println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
