@@ -96,11 +96,13 @@ fn bench(which: Option<&str>) -> Result {
             "cargo bench --locked -p rsoa-transport-redis --bench redis"
         )
         .run()?,
-        Some("pysoa") => bench_pysoa()?,
+        Some("pysoa") => bench_pysoa(false)?,
+        Some("pysoa-backlog") => bench_pysoa(true)?,
         other => {
-            return Err(
-                format!("unknown benchmark {other:?}; choose codec, local, redis or pysoa").into(),
+            return Err(format!(
+                "unknown benchmark {other:?}; choose codec, local, redis, pysoa or pysoa-backlog"
             )
+            .into())
         }
     }
     Ok(())
@@ -359,7 +361,22 @@ fn cpu_seconds(pid: u32, ticks_per_second: f64) -> Result<f64> {
 /// How many times `bench pysoa` runs every workload.
 const PYSOA_ROUNDS: usize = 3;
 
-fn bench_pysoa() -> Result {
+/// Requests in each backlog run (the reply queue takes them all: PySOA's queue capacity is 10 000).
+const BACKLOG_CALLS: usize = 8_000;
+
+/// One backlog run: a deployment's server processes draining a queue filled in advance.
+struct Backlog {
+    server: &'static str,
+    processes: usize,
+    size: usize,
+    /// Calls per second per server process.
+    per_process: f64,
+    server_cpu_us: f64,
+    redis_cpu_us: f64,
+}
+
+/// `cargo xtask bench pysoa`; with `backlog_only`, just the saturated runs (`bench pysoa-backlog`).
+fn bench_pysoa(backlog_only: bool) -> Result {
     let sh = shell()?;
     let root = sh.current_dir();
     let python = ensure_venv(&sh)?;
@@ -418,9 +435,35 @@ fn bench_pysoa() -> Result {
         servers.iter().map(|s| cpu_seconds(s.0.id(), ticks)).sum()
     };
     let mut runs = Vec::new();
+    let mut backlogs = Vec::new();
     for round in 1..=PYSOA_ROUNDS {
         step(&format!("round {round} of {PYSOA_ROUNDS}"));
         for size in [8_usize, 10_240] {
+            // Saturation with no load generator running: each deployment drains a backlog pushed in advance.
+            for (server, processes, service, servers) in &deployments {
+                let (size_text, calls_text) = (size.to_string(), BACKLOG_CALLS.to_string());
+                let cpu_before = server_cpu(servers)?;
+                let line = cmd!(
+                    sh,
+                    "{target}/bench-backlog {port_text} {service} {size_text} {calls_text}"
+                )
+                .read()?;
+                let cpu = server_cpu(servers)? - cpu_before;
+                let number =
+                    |key| json_number(&line, key).ok_or_else(|| format!("no {key} in {line:?}"));
+                let rate = number("calls_per_sec")?;
+                backlogs.push(Backlog {
+                    server,
+                    processes: *processes,
+                    size,
+                    per_process: rate / *processes as f64,
+                    server_cpu_us: cpu / BACKLOG_CALLS as f64 * 1e6,
+                    redis_cpu_us: number("redis_cpu_us_per_call")?,
+                });
+            }
+            if backlog_only {
+                continue;
+            }
             for callers in [1_usize, 16] {
                 for (server, processes, service, servers) in &deployments {
                     for client in ["PySOA", "rsoa"] {
@@ -463,6 +506,38 @@ fn bench_pysoa() -> Result {
         }
     }
     drop(deployments);
+    println!("\nSaturated: each deployment drains {BACKLOG_CALLS} requests queued in advance (no load generator runs meanwhile);");
+    println!("calls per second per server process, and the server processes' CPU per call, medians over {PYSOA_ROUNDS} rounds:");
+    println!("\n| body bytes | server processes | PySOA calls/s per process | rsoa calls/s per process | rsoa/PySOA | PySOA CPU µs/call | rsoa CPU µs/call | Redis CPU µs/call (PySOA, rsoa) |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for size in [8, 10_240] {
+        for processes in [1, 2] {
+            let median = |server: &str, field: fn(&Backlog) -> f64| {
+                let mut values: Vec<f64> = backlogs
+                    .iter()
+                    .filter(|b| b.server == server && b.size == size && b.processes == processes)
+                    .map(field)
+                    .collect();
+                values.sort_by(f64::total_cmp);
+                values[values.len() / 2]
+            };
+            let (py, rs) = (
+                median("PySOA", |b| b.per_process),
+                median("rsoa", |b| b.per_process),
+            );
+            println!(
+                "| {size} | {processes} | {py:.0} | {rs:.0} | {:.1}x | {:.0} | {:.0} | {:.0}, {:.0} |",
+                rs / py,
+                median("PySOA", |b| b.server_cpu_us),
+                median("rsoa", |b| b.server_cpu_us),
+                median("PySOA", |b| b.redis_cpu_us),
+                median("rsoa", |b| b.redis_cpu_us)
+            );
+        }
+    }
+    if backlog_only {
+        return Ok(());
+    }
     // One row per workload and pair: the medians over the rounds.
     let mut rows: Vec<Row> = Vec::new();
     for run in &runs {
