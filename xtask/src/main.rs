@@ -5,7 +5,7 @@
 //!   installed.
 //! - `interop`: the interoperability cases against the real Python PySOA 1.4.9, both directions, over a Redis this
 //!   task starts (it sets up a Python virtualenv under `target/interop-venv` the first time).
-//! - `bench <codec|local|redis|pysoa>`: the benchmarks, in release mode, each reporting rsoa beside a baseline
+//! - `bench <codec|local|redis|pysoa|pysoa-backlog>`: the benchmarks, in release mode, each reporting rsoa beside a baseline
 //!   measured in the same run.
 //! - `fuzz [seconds]`: a bounded coverage-guided run of the decoder fuzz targets (needs `cargo install cargo-fuzz`).
 
@@ -24,7 +24,7 @@ fn main() -> ExitCode {
         Some("bench") => bench(args.get(1).map(String::as_str)),
         Some("fuzz") => fuzz(args.get(1).map(String::as_str)),
         _ => {
-            eprintln!("usage: cargo xtask <ci | interop | bench <codec|local|redis|pysoa> | fuzz [seconds]>");
+            eprintln!("usage: cargo xtask <ci | interop | bench <codec|local|redis|pysoa|pysoa-backlog> | fuzz [seconds]>");
             return ExitCode::from(2);
         }
     };
