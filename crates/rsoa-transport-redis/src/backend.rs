@@ -1,6 +1,8 @@
 //! The connections: one ring of masters, each with a pool for pushes and dedicated connections for blocking pops.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -350,28 +352,33 @@ fn is_readonly(e: &RedisError) -> bool {
 
 impl Pusher {
     /// `EVALSHA` of `script` (whose source is `lua`), loading the script first when Redis does not know it.
-    async fn eval(
-        &self,
-        script: &Script,
-        lua: &str,
+    ///
+    /// fred's command futures are kilobytes long. Boxed here, they stay out of every future that pushes (a call's
+    /// send, a server's respond), which are themselves boxed, and would otherwise be copied on every call.
+    fn eval<'a>(
+        &'a self,
+        script: &'a Script,
+        lua: &'a str,
         keys: Vec<String>,
         args: Vec<RedisValue>,
-    ) -> Result<RedisValue, RedisError> {
-        let client = self.pool.next();
-        match client
-            .evalsha(script.sha1().clone(), keys.clone(), args.clone())
-            .await
-        {
-            Err(e) if e.details().starts_with("NOSCRIPT") => {
-                let _: RedisValue = if self.cluster {
-                    client.script_load_cluster(lua).await?
-                } else {
-                    client.script_load(lua).await?
-                };
-                client.evalsha(script.sha1().clone(), keys, args).await
+    ) -> Pin<Box<dyn Future<Output = Result<RedisValue, RedisError>> + Send + 'a>> {
+        Box::pin(async move {
+            let client = self.pool.next();
+            match client
+                .evalsha(script.sha1().clone(), keys.clone(), args.clone())
+                .await
+            {
+                Err(e) if e.details().starts_with("NOSCRIPT") => {
+                    let _: RedisValue = if self.cluster {
+                        client.script_load_cluster(lua).await?
+                    } else {
+                        client.script_load(lua).await?
+                    };
+                    client.evalsha(script.sha1().clone(), keys, args).await
+                }
+                other => other,
             }
-            other => other,
-        }
+        })
     }
 
     /// After a failed push: a master demoted by a failover (`READONLY`, while the connection stayed up) is
@@ -528,7 +535,7 @@ impl BackendInner {
         match outcome.await {
             Ok(Pushed::Yes) => Ok(()),
             Ok(Pushed::QueueFull) => self.push(master, key, ttl_seconds, frame, deadline).await,
-            Ok(Pushed::Failed(e)) => Err(self.push_failed(master, &e).await),
+            Ok(Pushed::Failed(e)) => Err(Box::pin(self.push_failed(master, &e)).await),
             Err(_) => Err(TransportError::Closed),
         }
     }
@@ -587,8 +594,9 @@ impl BackendInner {
                     attempt += 1;
                 }
                 Err(e) => {
-                    m.failed(&e).await;
-                    return Err(self.push_failed(master, &e).await);
+                    // Boxed: this rare path's futures would otherwise size every push's.
+                    Box::pin(m.failed(&e)).await;
+                    return Err(Box::pin(self.push_failed(master, &e)).await);
                 }
             }
         }
