@@ -354,11 +354,19 @@ impl Client {
 }
 
 impl Service {
-    /// Awaits a pending response and runs it through the response middleware.
+    /// Awaits a pending response and runs it through the response middleware. A transport that gives up waiting
+    /// on its own (the Redis transport's BLPOP carries the call's timeout) reports the same
+    /// [`CallError::Timeout`] as the client's own timer, whichever of the two ends first.
     async fn receive(&self, pending: PendingResponse) -> Result<ClientResponse, CallError> {
-        let response = pending.await.map_err(|source| CallError::Transport {
-            service: self.name.clone(),
-            source,
+        let response = pending.await.map_err(|source| match source {
+            rsoa_transport::Error::Timeout(after) => CallError::Timeout {
+                service: self.name.clone(),
+                after,
+            },
+            source => CallError::Transport {
+                service: self.name.clone(),
+                source,
+            },
         })?;
         if self.middleware.is_empty() {
             return Ok(response);
@@ -554,5 +562,47 @@ impl ClientBuilder {
             base: Arc::new(self.base),
             outstanding: Arc::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use rsoa_protocol::Map;
+    use rsoa_transport::{BoxFuture, ClientRequest, ClientTransport, Error, PendingResponse};
+
+    use super::Client;
+    use crate::CallError;
+
+    /// A transport that gives up waiting for every reply after one second, on its own.
+    #[derive(Debug)]
+    struct GivesUp;
+
+    impl ClientTransport for GivesUp {
+        fn service_name(&self) -> &str {
+            "svc"
+        }
+
+        fn send(&self, _: ClientRequest) -> BoxFuture<'_, Result<Option<PendingResponse>, Error>> {
+            let gave_up = Err(Error::Timeout(Duration::from_secs(1)));
+            Box::pin(async move { Ok(Some(PendingResponse::ready(gave_up))) })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_transport_timeout_is_the_calls_timeout() {
+        let client = Client::builder()
+            .timeout(Duration::from_secs(30))
+            .service(GivesUp)
+            .build();
+        let err = client
+            .call_action("svc", "a", Map::new())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, CallError::Timeout { service, after } if service == "svc" && *after == Duration::from_secs(1)),
+            "{err:?}"
+        );
     }
 }
