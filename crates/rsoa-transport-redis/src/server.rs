@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,7 +14,7 @@ use rsoa_transport::{
 };
 use tokio::sync::{mpsc, Mutex};
 
-use crate::backend::{lock, RedisBackend};
+use crate::backend::{lock, BlockingConnection, RedisBackend};
 use crate::frame::{self, ProtocolVersion};
 use crate::message::{self, EncodeError};
 use crate::ring::{service_queue_key, KEY_PREFIX};
@@ -32,17 +32,11 @@ const POP_SLICE: f64 = 1.0;
 pub struct RedisServerTransport {
     shared: Arc<Shared>,
     receiver: Mutex<mpsc::Receiver<ReceivedJob>>,
-    receivers: std::sync::Mutex<Receivers>,
-}
-
-/// The per-master receive loops. They start with the first [`ServerTransport::receive`], so a transport that is
-/// built but never served pops nothing (a popped request held by nobody would be lost).
-enum Receivers {
-    NotStarted {
-        batch: usize,
-        sender: mpsc::Sender<ReceivedJob>,
-    },
-    Running(Vec<tokio::task::JoinHandle<()>>),
+    /// The receive loops' batch size and sender, until the first [`ServerTransport::receive`] starts them: a
+    /// transport that is built but never served pops nothing (a popped request held by nobody would be lost).
+    unstarted: std::sync::Mutex<Option<(usize, mpsc::Sender<ReceivedJob>)>>,
+    /// The per-master receive loops, once started (after that, checking costs one atomic load per receive).
+    tasks: OnceLock<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 struct Shared {
@@ -95,36 +89,40 @@ impl RedisServerTransport {
         Ok(RedisServerTransport {
             shared,
             receiver: Mutex::new(receiver),
-            receivers: std::sync::Mutex::new(Receivers::NotStarted { batch, sender }),
+            unstarted: std::sync::Mutex::new(Some((batch, sender))),
+            tasks: OnceLock::new(),
         })
     }
 
-    /// Starts the receive loops, once.
+    /// Starts the receive loops, once. The transport's own sender is dropped then, so that the channel closes
+    /// when the last loop ends.
     fn start_receiving(&self) {
-        let mut receivers = lock(&self.receivers);
-        if let Receivers::NotStarted { batch, sender } = &*receivers {
-            let tasks = (0..self.shared.backend.inner.masters.len())
-                .map(|master| {
-                    tokio::spawn(receive_loop(
-                        self.shared.clone(),
-                        master,
-                        *batch,
-                        sender.clone(),
-                    ))
+        self.tasks.get_or_init(|| {
+            let masters = self.shared.backend.inner.masters.len();
+            lock(&self.unstarted)
+                .take()
+                .map(|(batch, sender)| {
+                    (0..masters)
+                        .map(|master| {
+                            tokio::spawn(receive_loop(
+                                self.shared.clone(),
+                                master,
+                                batch,
+                                sender.clone(),
+                            ))
+                        })
+                        .collect()
                 })
-                .collect();
-            *receivers = Receivers::Running(tasks);
-        }
+                .unwrap_or_default()
+        });
     }
 }
 
 impl Drop for RedisServerTransport {
     fn drop(&mut self) {
         self.shared.stopping.store(true, Ordering::Relaxed);
-        if let Receivers::Running(tasks) = &*lock(&self.receivers) {
-            for task in tasks {
-                task.abort();
-            }
+        for task in self.tasks.get().into_iter().flatten() {
+            task.abort();
         }
     }
 }
@@ -160,9 +158,7 @@ async fn receive_loop(
             match connection.lpop_many(&key, batch).await {
                 Ok(frames) => frames,
                 Err(e) => {
-                    connection.discard();
-                    failures += 1;
-                    backoff(&shared, failures, &e).await;
+                    pop_failed(&shared, &mut connection, &mut failures, &e).await;
                     continue;
                 }
             }
@@ -194,9 +190,7 @@ async fn receive_loop(
                     continue;
                 }
                 Err(e) => {
-                    connection.discard();
-                    failures += 1;
-                    backoff(&shared, failures, &e).await;
+                    pop_failed(&shared, &mut connection, &mut failures, &e).await;
                     continue;
                 }
             }
@@ -234,6 +228,19 @@ async fn hand_over(
         }
     }
     true
+}
+
+/// After a failed pop: the connection is closed instead of reused (its pop may still deliver to it), and the next
+/// attempt waits a pause that grows with the failures in a row.
+async fn pop_failed(
+    shared: &Shared,
+    connection: &mut BlockingConnection,
+    failures: &mut u32,
+    error: &Error,
+) {
+    connection.discard();
+    *failures += 1;
+    backoff(shared, *failures, error).await;
 }
 
 async fn backoff(shared: &Shared, failures: u32, error: &Error) {
@@ -473,9 +480,7 @@ async fn worker<H: rsoa_transport::JobHandler>(shared: Arc<Shared>, master: usiz
             Ok(mut connection) => match connection.blpop(&key, POP_SLICE).await {
                 Ok(popped) => popped,
                 Err(e) => {
-                    connection.discard();
-                    failures += 1;
-                    backoff(&shared, failures, &e).await;
+                    pop_failed(&shared, &mut connection, &mut failures, &e).await;
                     continue;
                 }
             },
