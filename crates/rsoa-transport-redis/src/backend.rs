@@ -1,8 +1,6 @@
 //! The connections: one ring of masters, each with a pool for pushes and dedicated connections for blocking pops.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,7 +12,7 @@ use fred::prelude::{
     ReconnectPolicy, ServerConfig, TcpConfig, Value as RedisValue,
 };
 use fred::types::scripts::Script;
-use rsoa_transport::Error as TransportError;
+use rsoa_transport::{BoxFuture, Error as TransportError};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::ring::{reply_master_index, RoundRobin};
@@ -361,7 +359,7 @@ impl Pusher {
         lua: &'a str,
         keys: Vec<String>,
         args: Vec<RedisValue>,
-    ) -> Pin<Box<dyn Future<Output = Result<RedisValue, RedisError>> + Send + 'a>> {
+    ) -> BoxFuture<'a, Result<RedisValue, RedisError>> {
         Box::pin(async move {
             let client = self.pool.next();
             match client
