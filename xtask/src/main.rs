@@ -361,6 +361,12 @@ fn cpu_seconds(pid: u32, ticks_per_second: f64) -> Result<f64> {
 /// How many times `bench pysoa` runs every workload.
 const PYSOA_ROUNDS: usize = 3;
 
+/// The median of some figures (of the upper two when their number is even).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 /// Requests in each backlog run (the reply queue takes them all: PySOA's queue capacity is 10 000).
 const BACKLOG_CALLS: usize = 8_000;
 
@@ -513,13 +519,15 @@ fn bench_pysoa(backlog_only: bool) -> Result {
     for size in [8, 10_240] {
         for processes in [1, 2] {
             let median = |server: &str, field: fn(&Backlog) -> f64| {
-                let mut values: Vec<f64> = backlogs
-                    .iter()
-                    .filter(|b| b.server == server && b.size == size && b.processes == processes)
-                    .map(field)
-                    .collect();
-                values.sort_by(f64::total_cmp);
-                values[values.len() / 2]
+                median(
+                    backlogs
+                        .iter()
+                        .filter(|b| {
+                            b.server == server && b.size == size && b.processes == processes
+                        })
+                        .map(field)
+                        .collect(),
+                )
             };
             let (py, rs) = (
                 median("PySOA", |b| b.per_process),
@@ -549,11 +557,7 @@ fn bench_pysoa(backlog_only: bool) -> Result {
             continue;
         }
         let mine: Vec<&Row> = runs.iter().filter(|r| same(r)).collect();
-        let median = |field: fn(&Row) -> f64| {
-            let mut values: Vec<f64> = mine.iter().map(|r| field(r)).collect();
-            values.sort_by(f64::total_cmp);
-            values[values.len() / 2]
-        };
+        let median = |field: fn(&Row) -> f64| median(mine.iter().map(|r| field(r)).collect());
         rows.push(Row {
             calls_per_sec: median(|r| r.calls_per_sec),
             p50: median(|r| r.p50),
