@@ -9,9 +9,10 @@ use bytes::Bytes;
 use fred::prelude::Server as RedisServer;
 use fred::prelude::{
     Builder, ClientLike, Config, Error as RedisError, ErrorKind, ListInterface, LuaInterface, Pool,
-    ReconnectPolicy, ServerConfig, TcpConfig, Value as RedisValue,
+    ReconnectPolicy, ServerConfig, TcpConfig, TransactionInterface, Value as RedisValue,
 };
 use fred::types::scripts::Script;
+use fred::types::{ClusterHash, CustomCommand};
 use rsoa_transport::{BoxFuture, Error as TransportError};
 use tokio::sync::{mpsc, oneshot};
 
@@ -26,6 +27,45 @@ pub(crate) const PUSH_SCRIPT: &str = "if redis.call('llen', KEYS[1]) >= tonumber
 /// `ARGV` is the capacity, then a TTL and a frame per key; the reply holds 1 for each frame pushed and 0 for each
 /// refused because its queue was full. What lands in Redis is exactly what PySOA's script leaves there.
 pub(crate) const PUSH_MANY_SCRIPT: &str = "local capacity = tonumber(ARGV[1])\nlocal pushed = {}\nfor i = 1, #KEYS do\n    if redis.call('llen', KEYS[i]) >= capacity then\n        pushed[i] = 0\n    else\n        redis.call('rpush', KEYS[i], ARGV[2 * i + 1])\n        redis.call('expire', KEYS[i], ARGV[2 * i])\n        pushed[i] = 1\n    end\nend\nreturn pushed";
+
+/// The check that follows rsoa's pushes of large frames, run by `EVAL` in one `MULTI`/`EXEC` with the `RPUSH`es
+/// it checks (see [`Pusher::push_then_check`]). `KEYS` holds the queue of each frame just pushed, in push order;
+/// `ARGV` is the capacity, then each frame's TTL. For each queue it takes back, from the tail, the frames that
+/// [`PUSH_SCRIPT`] would have refused (those beyond the capacity, counting the queue's length before the pushes),
+/// and sets the TTL of the last frame kept, so Redis ends as PySOA's script, called frame by frame, leaves it.
+/// The reply holds 1 for each frame kept and 0 for each taken back. A key that is not a list (`RPUSH` failed on it)
+/// keeps nothing, and the other queues are still checked.
+pub(crate) const PUSHED_CHECK_SCRIPT: &str = "local capacity = tonumber(ARGV[1])
+local count, room, ttl, pushed = {}, {}, {}, {}
+for _, key in ipairs(KEYS) do count[key] = (count[key] or 0) + 1 end
+for key, n in pairs(count) do
+    local len = redis.pcall('llen', key)
+    if type(len) == 'number' then
+        local free = math.max(0, math.min(n, capacity - (len - n)))
+        if free < n then redis.call('ltrim', key, 0, free - n - 1) end
+        room[key] = free
+    else
+        room[key] = 0
+    end
+end
+for i, key in ipairs(KEYS) do
+    if room[key] > 0 then
+        room[key] = room[key] - 1
+        ttl[key] = ARGV[i + 1]
+        pushed[i] = 1
+    else
+        pushed[i] = 0
+    end
+end
+for key, seconds in pairs(ttl) do redis.call('expire', key, seconds) end
+return pushed";
+
+/// Frames of at least this many bytes are pushed with `RPUSH` and checked after by [`PUSHED_CHECK_SCRIPT`] instead
+/// of passing through [`PUSH_SCRIPT`]: every string handed to a Lua script is copied and hashed byte by byte as it
+/// becomes a Lua string (Redis 7.0 on Debian), so a 10 KB frame costs Redis about 26 µs through the script and
+/// 10 µs this way (`docs/benchmarks.md`). Below 2 KB the two cost Redis the same, and the script path is one
+/// command instead of four.
+const LARGE_FRAME: usize = 4096;
 
 /// How many idle blocking connections a master keeps for reuse.
 const MAX_IDLE_BLOCKING: usize = 512;
@@ -75,6 +115,44 @@ struct Queued {
     ttl_seconds: u64,
     frame: Bytes,
     done: oneshot::Sender<Pushed>,
+}
+
+impl Queued {
+    fn push(&self) -> Push<'_> {
+        Push {
+            key: &self.key,
+            ttl_seconds: self.ttl_seconds,
+            frame: &self.frame,
+        }
+    }
+}
+
+/// One frame to push onto a queue.
+#[derive(Clone, Copy)]
+struct Push<'a> {
+    key: &'a str,
+    ttl_seconds: u64,
+    frame: &'a Bytes,
+}
+
+impl Push<'_> {
+    fn ttl(&self) -> RedisValue {
+        RedisValue::Integer(i64::try_from(self.ttl_seconds).unwrap_or(i64::MAX))
+    }
+}
+
+/// The per-frame outcome of a push script's reply: an array of `count` flags, 1 for a frame pushed.
+fn flags(reply: RedisValue, count: usize) -> Result<Vec<bool>, RedisError> {
+    match reply {
+        RedisValue::Array(flags) if flags.len() == count => Ok(flags
+            .iter()
+            .map(|f| matches!(f, RedisValue::Integer(1)))
+            .collect()),
+        other => Err(RedisError::new(
+            ErrorKind::Protocol,
+            format!("unexpected reply to a push: {other:?}"),
+        )),
+    }
 }
 
 /// How a batched push went for one frame.
@@ -388,8 +466,85 @@ impl Pusher {
         }
     }
 
-    /// Pushes a batch with one call of [`PUSH_MANY_SCRIPT`] (on a cluster, one call per hash slot, since a
-    /// script's keys must share a slot) and tells each frame's sender how it went.
+    /// Pushes frames, each onto its queue only if the queue then holds fewer than `capacity` frames (PySOA's check,
+    /// frame after frame), and says which went on. One frame goes through PySOA's own script, exactly as a PySOA
+    /// peer sends it; several through [`PUSH_MANY_SCRIPT`]; and when any frame is large, they are pushed with
+    /// `RPUSH` and checked after ([`Pusher::push_then_check`]). On a cluster, every key must share a hash slot.
+    fn push_checked<'a>(
+        &'a self,
+        capacity: u64,
+        frames: Vec<Push<'a>>,
+    ) -> BoxFuture<'a, Result<Vec<bool>, RedisError>> {
+        Box::pin(async move {
+            let capacity_arg = RedisValue::Integer(i64::try_from(capacity).unwrap_or(i64::MAX));
+            if frames.iter().any(|f| f.frame.len() >= LARGE_FRAME) {
+                return self.push_then_check(capacity_arg, &frames).await;
+            }
+            if let [single] = frames.as_slice() {
+                let args = vec![
+                    single.ttl(),
+                    capacity_arg,
+                    RedisValue::Bytes(single.frame.clone()),
+                ];
+                return match self
+                    .eval(&self.script, PUSH_SCRIPT, vec![single.key.to_owned()], args)
+                    .await
+                {
+                    Ok(_) => Ok(vec![true]),
+                    Err(e) if e.details().contains("queue full") => Ok(vec![false]),
+                    Err(e) => Err(e),
+                };
+            }
+            let mut args = Vec::with_capacity(1 + 2 * frames.len());
+            args.push(capacity_arg);
+            for f in &frames {
+                args.push(f.ttl());
+                args.push(RedisValue::Bytes(f.frame.clone()));
+            }
+            let keys = frames.iter().map(|f| f.key.to_owned()).collect();
+            let reply = self.eval(&self.many, PUSH_MANY_SCRIPT, keys, args).await?;
+            flags(reply, frames.len())
+        })
+    }
+
+    /// Pushes frames with `RPUSH` and checks them with [`PUSHED_CHECK_SCRIPT`], all in one `MULTI`/`EXEC`, so no
+    /// other client sees a queue between the two: what is left in Redis is what PySOA's script would leave, while
+    /// the frames never pass through Lua. The script goes by `EVAL`: inside a transaction, a `NOSCRIPT` from
+    /// `EVALSHA` would come after the pushes had already happened.
+    async fn push_then_check(
+        &self,
+        capacity: RedisValue,
+        frames: &[Push<'_>],
+    ) -> Result<Vec<bool>, RedisError> {
+        let transaction = self.pool.next().multi();
+        for f in frames {
+            let _: RedisValue = transaction.rpush(f.key, f.frame.clone()).await?;
+        }
+        let mut args = Vec::with_capacity(3 + 2 * frames.len());
+        args.push(RedisValue::from_static_str(PUSHED_CHECK_SCRIPT));
+        args.push(RedisValue::Integer(frames.len() as i64));
+        args.extend(frames.iter().map(|f| RedisValue::from(f.key)));
+        args.push(capacity);
+        args.extend(frames.iter().map(Push::ttl));
+        // On a cluster, the script goes to the node of its keys (which share a slot), as the pushes do.
+        let slot = frames
+            .first()
+            .map(|f| fred::util::redis_keyslot(f.key.as_bytes()));
+        let eval = CustomCommand::new_static("EVAL", ClusterHash::from(slot), false);
+        let _: RedisValue = transaction.custom(eval, args).await?;
+        match transaction.exec(true).await? {
+            RedisValue::Array(mut replies) if replies.len() == frames.len() + 1 => {
+                flags(replies.pop().unwrap_or(RedisValue::Null), frames.len())
+            }
+            other => Err(RedisError::new(
+                ErrorKind::Protocol,
+                format!("unexpected reply to a checked push: {other:?}"),
+            )),
+        }
+    }
+
+    /// Pushes a batch (on a cluster, one push per hash slot, since a script's keys must share a slot) and tells
+    /// each frame's sender how it went.
     async fn push_many(&self, capacity: u64, batch: Vec<Queued>) {
         let mut groups: Vec<Vec<Queued>> = Vec::new();
         if self.cluster {
@@ -406,45 +561,8 @@ impl Pusher {
             groups.push(batch);
         }
         let pushes = groups.into_iter().map(|group| async move {
-            let outcome = if let [single] = group.as_slice() {
-                // One frame goes through PySOA's own script, exactly as a PySOA peer sends it.
-                let args = vec![
-                    RedisValue::Integer(i64::try_from(single.ttl_seconds).unwrap_or(i64::MAX)),
-                    RedisValue::Integer(i64::try_from(capacity).unwrap_or(i64::MAX)),
-                    RedisValue::Bytes(single.frame.clone()),
-                ];
-                match self
-                    .eval(&self.script, PUSH_SCRIPT, vec![single.key.clone()], args)
-                    .await
-                {
-                    Ok(_) => Ok(vec![true]),
-                    Err(e) if e.details().contains("queue full") => Ok(vec![false]),
-                    Err(e) => Err(e),
-                }
-            } else {
-                let mut args = Vec::with_capacity(1 + 2 * group.len());
-                args.push(RedisValue::Integer(
-                    i64::try_from(capacity).unwrap_or(i64::MAX),
-                ));
-                for queued in &group {
-                    args.push(RedisValue::Integer(
-                        i64::try_from(queued.ttl_seconds).unwrap_or(i64::MAX),
-                    ));
-                    args.push(RedisValue::Bytes(queued.frame.clone()));
-                }
-                let keys = group.iter().map(|q| q.key.clone()).collect();
-                match self.eval(&self.many, PUSH_MANY_SCRIPT, keys, args).await {
-                    Ok(RedisValue::Array(flags)) if flags.len() == group.len() => Ok(flags
-                        .iter()
-                        .map(|f| matches!(f, RedisValue::Integer(1)))
-                        .collect()),
-                    Ok(other) => Err(RedisError::new(
-                        ErrorKind::Protocol,
-                        format!("unexpected reply to the batched push: {other:?}"),
-                    )),
-                    Err(e) => Err(e),
-                }
-            };
+            let frames = group.iter().map(Queued::push).collect();
+            let outcome = self.push_checked(capacity, frames).await;
             match outcome {
                 Ok(flags) => {
                     for (queued, pushed) in group.into_iter().zip(flags) {
@@ -503,7 +621,7 @@ impl BackendInner {
     }
 
     /// Pushes one frame like [`BackendInner::push`], batching under load: when no other push to the master is in
-    /// flight the frame goes straight out with PySOA's script (no added latency); otherwise it joins the master's
+    /// flight the frame goes straight out on its own (no added latency); otherwise it joins the master's
     /// batch, which goes out in one call as soon as the previous batch is answered. A full queue is then retried
     /// on its own, with PySOA's back-off.
     pub(crate) async fn push_batched(
@@ -538,8 +656,8 @@ impl BackendInner {
         }
     }
 
-    /// Pushes one frame with PySOA's capacity-checking script, retrying a full queue with PySOA's back-off
-    /// (`(2^i + rand) / 4` s) until the retries, the total wait or `deadline` run out.
+    /// Pushes one frame with PySOA's capacity check ([`Pusher::push_checked`]), retrying a full queue with PySOA's
+    /// back-off (`(2^i + rand) / 4` s) until the retries, the total wait or `deadline` run out.
     pub(crate) async fn push(
         &self,
         master: usize,
@@ -552,19 +670,16 @@ impl BackendInner {
         let settings = &self.settings;
         let started = Instant::now();
         let max_wait = seconds(settings.queue_full_max_wait_in_seconds);
-        let args = vec![
-            RedisValue::Integer(i64::try_from(ttl_seconds).unwrap_or(i64::MAX)),
-            RedisValue::Integer(i64::try_from(settings.queue_capacity).unwrap_or(i64::MAX)),
-            RedisValue::Bytes(frame),
-        ];
+        let push = Push {
+            key,
+            ttl_seconds,
+            frame: &frame,
+        };
         let mut attempt = 0_u32;
         loop {
-            let result = m
-                .eval(&m.script, PUSH_SCRIPT, vec![key.to_owned()], args.clone())
-                .await;
-            match result {
-                Ok(_) => return Ok(()),
-                Err(e) if e.details().contains("queue full") => {
+            match m.push_checked(settings.queue_capacity, vec![push]).await {
+                Ok(pushed) if pushed.first() == Some(&true) => return Ok(()),
+                Ok(_) => {
                     if attempt >= settings.queue_full_retries {
                         return Err(TransportError::QueueFull {
                             queue: key.to_owned(),
@@ -813,6 +928,13 @@ mod tests {
         }
     }
 
+    /// A frame of `len` bytes or more, told apart by `i`.
+    fn numbered(i: usize, len: usize) -> Bytes {
+        let mut frame = format!("frame {i}:").into_bytes();
+        frame.resize(len.max(frame.len()), b'.');
+        Bytes::from(frame)
+    }
+
     #[tokio::test]
     async fn a_full_queue_refuses_exactly_the_frames_over_capacity_in_a_batch() {
         let redis = support::redis(&[]);
@@ -821,16 +943,171 @@ mod tests {
         settings.queue_full_retries = 0;
         let backend = RedisBackend::connect(settings).await.expect("connect");
         let inner = &backend.inner;
-        let pushes = (0..8)
-            .map(|i| inner.push_batched(0, "full", 60, Bytes::from(format!("frame {i}")), None));
-        let results = futures::future::join_all(pushes).await;
-        let pushed = results.iter().filter(|r| r.is_ok()).count();
-        let refused = results
-            .iter()
-            .filter(|r| matches!(r, Err(TransportError::QueueFull { queue }) if queue == "full"))
-            .count();
-        assert_eq!((pushed, refused), (3, 5), "{results:?}");
-        assert_eq!(support::llen(redis.port, "full"), 3);
+        // Small frames go through the scripts, large ones through RPUSH and the check after.
+        for (key, len) in [("full", 0), ("full-large", LARGE_FRAME)] {
+            let pushes = (0..8).map(|i| inner.push_batched(0, key, 60, numbered(i, len), None));
+            let results = futures::future::join_all(pushes).await;
+            let pushed = results.iter().filter(|r| r.is_ok()).count();
+            let refused = results
+                .iter()
+                .filter(|r| matches!(r, Err(TransportError::QueueFull { queue }) if queue == key))
+                .count();
+            assert_eq!((pushed, refused), (3, 5), "{key}: {results:?}");
+            assert_eq!(support::llen(redis.port, key), 3, "{key}");
+        }
+    }
+
+    /// Each key's frames and TTL, for comparing what two ways of pushing leave in Redis.
+    fn state(port: u16, keys: &[String]) -> Vec<(String, String)> {
+        keys.iter()
+            .map(|k| {
+                let ttl = support::command(port, &["TTL", k]).expect("TTL");
+                (frames(port, k), ttl)
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn large_frames_are_checked_after_rpush_exactly_as_pysoas_script_checks_before() {
+        let redis = support::redis(&[]);
+        let backend = RedisBackend::connect(RedisSettings::standard([format!(
+            "127.0.0.1:{}",
+            redis.port
+        )]))
+        .await
+        .expect("connect");
+        let pusher = &backend.inner.masters[0].pusher;
+        let capacity = 3;
+        // Queues that start empty, part full and full, each pushed to several times in one batch.
+        let plan = [
+            ("a", 1, 10),
+            ("a", 1, 11),
+            ("b", 3, 12),
+            ("c", 0, 13),
+            ("a", 1, 14),
+            ("c", 0, 15),
+            ("c", 0, 16),
+            ("c", 0, 17),
+            ("d", 2, 18),
+            ("a", 1, 19),
+        ];
+        let mut outcomes = Vec::new();
+        let mut states = Vec::new();
+        for way in ["script", "checked"] {
+            let key = |name: &str| format!("{way}:{name}");
+            for (name, already, _) in plan {
+                let _ = support::command(redis.port, &["DEL", &key(name)]);
+                for n in 0..already {
+                    let old = format!("old {n}");
+                    support::command(redis.port, &["RPUSH", &key(name), &old]).expect("RPUSH");
+                }
+            }
+            let keys: Vec<String> = plan.iter().map(|(name, _, _)| key(name)).collect();
+            let bodies: Vec<Bytes> = (0..plan.len()).map(|i| numbered(i, LARGE_FRAME)).collect();
+            let pushes: Vec<Push<'_>> = plan
+                .iter()
+                .enumerate()
+                .map(|(i, (_, _, ttl))| Push {
+                    key: &keys[i],
+                    ttl_seconds: *ttl,
+                    frame: &bodies[i],
+                })
+                .collect();
+            let pushed = if way == "script" {
+                // PySOA's way: its script, frame after frame.
+                let mut pushed = Vec::new();
+                for push in pushes {
+                    let args = vec![
+                        push.ttl(),
+                        capacity.into(),
+                        RedisValue::Bytes(push.frame.clone()),
+                    ];
+                    pushed.push(
+                        match pusher
+                            .eval(&pusher.script, PUSH_SCRIPT, vec![push.key.to_owned()], args)
+                            .await
+                        {
+                            Ok(_) => true,
+                            Err(e) if e.details().contains("queue full") => false,
+                            Err(e) => panic!("{e}"),
+                        },
+                    );
+                }
+                pushed
+            } else {
+                let execs = command_calls(redis.port, "exec");
+                let pushed = pusher
+                    .push_checked(capacity as u64, pushes)
+                    .await
+                    .expect("pushed");
+                assert_eq!(
+                    command_calls(redis.port, "exec"),
+                    execs + 1,
+                    "one transaction"
+                );
+                pushed
+            };
+            outcomes.push(pushed);
+            let mut names: Vec<String> = plan.iter().map(|(name, _, _)| key(name)).collect();
+            names.dedup();
+            names.sort();
+            names.dedup();
+            states.push(state(redis.port, &names));
+        }
+        assert_eq!(outcomes[0], outcomes[1]);
+        assert_eq!(
+            outcomes[0],
+            [true, true, false, true, false, true, true, false, true, false]
+        );
+        assert_eq!(states[0], states[1]);
+    }
+
+    #[tokio::test]
+    async fn a_key_that_is_not_a_list_fails_a_checked_push_and_the_other_queues_stay_in_bounds() {
+        let redis = support::redis(&[]);
+        let mut settings = RedisSettings::standard([format!("127.0.0.1:{}", redis.port)]);
+        settings.queue_capacity = 1;
+        let backend = RedisBackend::connect(settings).await.expect("connect");
+        let pusher = &backend.inner.masters[0].pusher;
+        support::command(redis.port, &["SET", "text", "not a list"]).expect("SET");
+        let (first, second, third) = (
+            numbered(1, LARGE_FRAME),
+            numbered(2, LARGE_FRAME),
+            numbered(3, LARGE_FRAME),
+        );
+        let pushes = vec![
+            Push {
+                key: "queue",
+                ttl_seconds: 30,
+                frame: &first,
+            },
+            Push {
+                key: "text",
+                ttl_seconds: 30,
+                frame: &second,
+            },
+            Push {
+                key: "queue",
+                ttl_seconds: 30,
+                frame: &third,
+            },
+        ];
+        let failed = pusher.push_checked(1, pushes).await.expect_err("WRONGTYPE");
+        assert!(failed.details().contains("WRONGTYPE"), "{failed}");
+        assert_eq!(support::llen(redis.port, "queue"), 1, "capacity kept");
+        assert!(frames(redis.port, "queue").starts_with("frame 1:"));
+        let ttl = support::command(redis.port, &["TTL", "queue"]).expect("TTL");
+        assert!(ttl.contains("30") || ttl.contains("29"), "{ttl:?}");
+    }
+
+    /// How many times Redis has run `command`, from `INFO commandstats`.
+    fn command_calls(port: u16, command: &str) -> u64 {
+        let stats = support::command(port, &["INFO", "commandstats"]).expect("INFO");
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
+            .and_then(|rest| rest.split(',').next()?.parse().ok())
+            .unwrap_or(0)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -843,16 +1120,12 @@ mod tests {
             .collect();
         let backend = RedisBackend::connect(settings).await.expect("connect");
         let inner = &backend.inner;
-        // Keys in many slots (and so on every node); a multi-key script across slots would fail with CROSSSLOT.
+        // Keys in many slots (and so on every node); a multi-key script or a transaction across slots would fail
+        // with CROSSSLOT. Every other key gets large frames, which go through MULTI/EXEC.
         let keys: Vec<String> = (0..12).map(|i| format!("slot-key-{i}")).collect();
         let pushes = (0..48).map(|i| {
-            inner.push_batched(
-                0,
-                &keys[i % 12],
-                60,
-                Bytes::from(format!("frame {i}")),
-                None,
-            )
+            let len = if i % 2 == 0 { 0 } else { LARGE_FRAME };
+            inner.push_batched(0, &keys[i % 12], 60, numbered(i, len), None)
         });
         for result in futures::future::join_all(pushes).await {
             result.expect("pushed");
