@@ -516,23 +516,39 @@ impl Pusher {
         capacity: RedisValue,
         frames: &[Push<'_>],
     ) -> Result<Vec<bool>, RedisError> {
-        let transaction = self.pool.next().multi();
-        for f in frames {
-            let _: RedisValue = transaction.rpush(f.key, f.frame.clone()).await?;
-        }
         let mut args = Vec::with_capacity(3 + 2 * frames.len());
         args.push(RedisValue::from_static_str(PUSHED_CHECK_SCRIPT));
         args.push(RedisValue::Integer(frames.len() as i64));
         args.extend(frames.iter().map(|f| RedisValue::from(f.key)));
         args.push(capacity);
         args.extend(frames.iter().map(Push::ttl));
-        // On a cluster, the script goes to the node of its keys (which share a slot), as the pushes do.
-        let slot = frames
-            .first()
-            .map(|f| fred::util::redis_keyslot(f.key.as_bytes()));
-        let eval = CustomCommand::new_static("EVAL", ClusterHash::from(slot), false);
-        let _: RedisValue = transaction.custom(eval, args).await?;
-        match transaction.exec(true).await? {
+        let client = self.pool.next();
+        let exec = if self.cluster {
+            // fred's transactions follow a cluster's redirections as a whole; the script goes to the node of its
+            // keys (which share a slot), as the pushes do.
+            let slot = frames.first().map(|f| fred::util::redis_keyslot(f.key.as_bytes()));
+            let transaction = client.multi();
+            for f in frames {
+                let _: RedisValue = transaction.rpush(f.key, f.frame.clone()).await?;
+            }
+            let eval = CustomCommand::new_static("EVAL", ClusterHash::from(slot), false);
+            let _: RedisValue = transaction.custom(eval, args).await?;
+            transaction.exec(true).await?
+        } else {
+            // Elsewhere the same commands go as one pipeline, written at once: fred's transactions flush the socket
+            // after every command, a system call per frame. A dropped connection discards the open MULTI.
+            let pipeline = client.pipeline();
+            let custom = |name| CustomCommand::new_static(name, ClusterHash::Random, false);
+            let no_args: Vec<RedisValue> = Vec::new();
+            let _: RedisValue = pipeline.custom(custom("MULTI"), no_args.clone()).await?;
+            for f in frames {
+                let _: RedisValue = pipeline.rpush(f.key, f.frame.clone()).await?;
+            }
+            let _: RedisValue = pipeline.custom(custom("EVAL"), args).await?;
+            let _: RedisValue = pipeline.custom(custom("EXEC"), no_args).await?;
+            pipeline.last().await?
+        };
+        match exec {
             RedisValue::Array(mut replies) if replies.len() == frames.len() + 1 => {
                 flags(replies.pop().unwrap_or(RedisValue::Null), frames.len())
             }
