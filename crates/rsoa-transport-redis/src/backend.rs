@@ -60,11 +60,12 @@ end
 for key, seconds in pairs(ttl) do redis.call('expire', key, seconds) end
 return pushed";
 
-/// Frames of at least this many bytes are pushed with `RPUSH` and checked after by [`PUSHED_CHECK_SCRIPT`] instead
-/// of passing through [`PUSH_SCRIPT`]: every string handed to a Lua script is copied and hashed byte by byte as it
-/// becomes a Lua string (Redis 7.0 on Debian), so a 10 KB frame costs Redis about 26 µs through the script and
-/// 10 µs this way (`docs/benchmarks.md`). Below 2 KB the two cost Redis the same, and the script path is one
-/// command instead of four.
+/// A batch holding a frame of at least this many bytes is pushed with `RPUSH` and checked after by
+/// [`PUSHED_CHECK_SCRIPT`] instead of passing through [`PUSH_MANY_SCRIPT`]: every string handed to a Lua script is
+/// copied and hashed byte by byte as it becomes a Lua string (Redis 7.0 on Debian), so a 10 KB frame costs Redis
+/// about 26 µs through the script and 10 µs this way (`docs/benchmarks.md`). Below 2 KB the two cost Redis the
+/// same. A frame pushed alone always takes PySOA's script: one command, where the other way takes four (fred
+/// writes each with a system call of its own), which would lengthen a lone call more than Redis's time saves.
 const LARGE_FRAME: usize = 4096;
 
 /// How many idle blocking connections a master keeps for reuse.
@@ -468,8 +469,8 @@ impl Pusher {
 
     /// Pushes frames, each onto its queue only if the queue then holds fewer than `capacity` frames (PySOA's check,
     /// frame after frame), and says which went on. One frame goes through PySOA's own script, exactly as a PySOA
-    /// peer sends it; several through [`PUSH_MANY_SCRIPT`]; and when any frame is large, they are pushed with
-    /// `RPUSH` and checked after ([`Pusher::push_then_check`]). On a cluster, every key must share a hash slot.
+    /// peer sends it; several through [`PUSH_MANY_SCRIPT`], or, when any is large, with `RPUSH` and a check after
+    /// ([`Pusher::push_then_check`]). On a cluster, every key must share a hash slot.
     fn push_checked<'a>(
         &'a self,
         capacity: u64,
@@ -477,7 +478,7 @@ impl Pusher {
     ) -> BoxFuture<'a, Result<Vec<bool>, RedisError>> {
         Box::pin(async move {
             let capacity_arg = RedisValue::Integer(i64::try_from(capacity).unwrap_or(i64::MAX));
-            if frames.iter().any(|f| f.frame.len() >= LARGE_FRAME) {
+            if frames.len() > 1 && frames.iter().any(|f| f.frame.len() >= LARGE_FRAME) {
                 return self.push_then_check(capacity_arg, &frames).await;
             }
             if let [single] = frames.as_slice() {
@@ -522,34 +523,30 @@ impl Pusher {
         args.extend(frames.iter().map(|f| RedisValue::from(f.key)));
         args.push(capacity);
         args.extend(frames.iter().map(Push::ttl));
-        let client = self.pool.next();
-        let exec = if self.cluster {
-            // fred's transactions follow a cluster's redirections as a whole; the script goes to the node of its
-            // keys (which share a slot), as the pushes do.
-            let slot = frames.first().map(|f| fred::util::redis_keyslot(f.key.as_bytes()));
-            let transaction = client.multi();
-            for f in frames {
-                let _: RedisValue = transaction.rpush(f.key, f.frame.clone()).await?;
+        // One RPUSH per queue, its frames in order: the check counts per queue, so the order across queues is free.
+        let mut queues: Vec<(&str, Vec<RedisValue>)> = Vec::new();
+        for f in frames {
+            let frame = RedisValue::Bytes(f.frame.clone());
+            match queues.iter_mut().find(|(key, _)| *key == f.key) {
+                Some((_, queued)) => queued.push(frame),
+                None => queues.push((f.key, vec![frame])),
             }
-            let eval = CustomCommand::new_static("EVAL", ClusterHash::from(slot), false);
-            let _: RedisValue = transaction.custom(eval, args).await?;
-            transaction.exec(true).await?
-        } else {
-            // Elsewhere the same commands go as one pipeline, written at once: fred's transactions flush the socket
-            // after every command, a system call per frame. A dropped connection discards the open MULTI.
-            let pipeline = client.pipeline();
-            let custom = |name| CustomCommand::new_static(name, ClusterHash::Random, false);
-            let no_args: Vec<RedisValue> = Vec::new();
-            let _: RedisValue = pipeline.custom(custom("MULTI"), no_args.clone()).await?;
-            for f in frames {
-                let _: RedisValue = pipeline.rpush(f.key, f.frame.clone()).await?;
-            }
-            let _: RedisValue = pipeline.custom(custom("EVAL"), args).await?;
-            let _: RedisValue = pipeline.custom(custom("EXEC"), no_args).await?;
-            pipeline.last().await?
-        };
+        }
+        let rpushes = queues.len();
+        // fred's transaction follows a cluster's redirections as a whole; the script goes to the node of its keys
+        // (which share a slot), as the pushes do. A dropped connection discards the open MULTI.
+        let transaction = self.pool.next().multi();
+        for (key, queued) in queues {
+            let _: RedisValue = transaction.rpush(key, queued).await?;
+        }
+        let slot = frames
+            .first()
+            .map(|f| fred::util::redis_keyslot(f.key.as_bytes()));
+        let eval = CustomCommand::new_static("EVAL", ClusterHash::from(slot), false);
+        let _: RedisValue = transaction.custom(eval, args).await?;
+        let exec = transaction.exec(true).await?;
         match exec {
-            RedisValue::Array(mut replies) if replies.len() == frames.len() + 1 => {
+            RedisValue::Array(mut replies) if replies.len() == rpushes + 1 => {
                 flags(replies.pop().unwrap_or(RedisValue::Null), frames.len())
             }
             other => Err(RedisError::new(
@@ -1076,6 +1073,26 @@ mod tests {
             [true, true, false, true, false, true, true, false, true, false]
         );
         assert_eq!(states[0], states[1]);
+    }
+
+    #[tokio::test]
+    async fn a_lone_large_frame_takes_pysoas_script() {
+        let redis = support::redis(&[]);
+        let backend = RedisBackend::connect(RedisSettings::standard([format!(
+            "127.0.0.1:{}",
+            redis.port
+        )]))
+        .await
+        .expect("connect");
+        let frame = numbered(1, 4 * LARGE_FRAME);
+        backend
+            .inner
+            .push(0, "lone", 60, frame.clone(), None)
+            .await
+            .expect("pushed");
+        assert_eq!(evalsha_successes(redis.port), 1);
+        assert_eq!(command_calls(redis.port, "exec"), 0);
+        assert_eq!(frames(redis.port, "lone").len(), frame.len() + 1);
     }
 
     #[tokio::test]
