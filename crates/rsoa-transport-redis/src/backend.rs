@@ -893,6 +893,14 @@ mod tests {
         field("calls") - field("failed_calls")
     }
 
+    fn settings(port: u16) -> RedisSettings {
+        RedisSettings::standard([format!("127.0.0.1:{port}")])
+    }
+
+    async fn connected(settings: RedisSettings) -> RedisBackend {
+        RedisBackend::connect(settings).await.expect("connect")
+    }
+
     fn frames(port: u16, key: &str) -> String {
         support::command(port, &["LRANGE", key, "0", "-1"]).expect("LRANGE")
     }
@@ -900,12 +908,7 @@ mod tests {
     #[tokio::test]
     async fn pushes_made_while_one_is_in_flight_go_out_in_one_batch() {
         let redis = support::redis(&[]);
-        let backend = RedisBackend::connect(RedisSettings::standard([format!(
-            "127.0.0.1:{}",
-            redis.port
-        )]))
-        .await
-        .expect("connect");
+        let backend = connected(settings(redis.port)).await;
         let inner = &backend.inner;
         // All twenty are started before any reply can arrive: the first goes out alone, the rest queue behind it.
         let keys: Vec<String> = (0..4).map(|k| format!("batch:{k}")).collect();
@@ -951,10 +954,10 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_refuses_exactly_the_frames_over_capacity_in_a_batch() {
         let redis = support::redis(&[]);
-        let mut settings = RedisSettings::standard([format!("127.0.0.1:{}", redis.port)]);
+        let mut settings = settings(redis.port);
         settings.queue_capacity = 3;
         settings.queue_full_retries = 0;
-        let backend = RedisBackend::connect(settings).await.expect("connect");
+        let backend = connected(settings).await;
         let inner = &backend.inner;
         // Small frames go through the scripts, large ones through RPUSH and the check after.
         for (key, len) in [("full", 0), ("full-large", LARGE_FRAME)] {
@@ -983,12 +986,7 @@ mod tests {
     #[tokio::test]
     async fn large_frames_are_checked_after_rpush_exactly_as_pysoas_script_checks_before() {
         let redis = support::redis(&[]);
-        let backend = RedisBackend::connect(RedisSettings::standard([format!(
-            "127.0.0.1:{}",
-            redis.port
-        )]))
-        .await
-        .expect("connect");
+        let backend = connected(settings(redis.port)).await;
         let pusher = &backend.inner.masters[0].pusher;
         let capacity = 3;
         // Queues that start empty, part full and full, each pushed to several times in one batch.
@@ -1078,12 +1076,7 @@ mod tests {
     #[tokio::test]
     async fn a_lone_large_frame_takes_pysoas_script() {
         let redis = support::redis(&[]);
-        let backend = RedisBackend::connect(RedisSettings::standard([format!(
-            "127.0.0.1:{}",
-            redis.port
-        )]))
-        .await
-        .expect("connect");
+        let backend = connected(settings(redis.port)).await;
         let frame = numbered(1, 4 * LARGE_FRAME);
         backend
             .inner
@@ -1098,9 +1091,9 @@ mod tests {
     #[tokio::test]
     async fn a_key_that_is_not_a_list_fails_a_checked_push_and_the_other_queues_stay_in_bounds() {
         let redis = support::redis(&[]);
-        let mut settings = RedisSettings::standard([format!("127.0.0.1:{}", redis.port)]);
+        let mut settings = settings(redis.port);
         settings.queue_capacity = 1;
-        let backend = RedisBackend::connect(settings).await.expect("connect");
+        let backend = connected(settings).await;
         let pusher = &backend.inner.masters[0].pusher;
         support::command(redis.port, &["SET", "text", "not a list"]).expect("SET");
         let (first, second, third) = (
@@ -1151,7 +1144,7 @@ mod tests {
             .iter()
             .map(|n| Host::Pair("127.0.0.1".into(), n.port))
             .collect();
-        let backend = RedisBackend::connect(settings).await.expect("connect");
+        let backend = connected(settings).await;
         let inner = &backend.inner;
         // Keys in many slots (and so on every node); a multi-key script or a transaction across slots would fail
         // with CROSSSLOT. Every other key gets large frames, which go through MULTI/EXEC.
