@@ -9,7 +9,7 @@ use bytes::Bytes;
 use fred::prelude::Server as RedisServer;
 use fred::prelude::{
     Builder, ClientLike, Config, Error as RedisError, ErrorKind, ListInterface, LuaInterface, Pool,
-    ReconnectPolicy, ServerConfig, TcpConfig, TransactionInterface, Value as RedisValue,
+    ReconnectPolicy, ServerConfig, TcpConfig, Value as RedisValue,
 };
 use fred::types::scripts::Script;
 use fred::types::{ClusterHash, CustomCommand};
@@ -65,7 +65,9 @@ return pushed";
 /// copied and hashed byte by byte as it becomes a Lua string (Redis 7.0 on Debian), so a 10 KB frame costs Redis
 /// about 26 µs through the script and 10 µs this way (`docs/benchmarks.md`). Below 2 KB the two cost Redis the
 /// same. A frame pushed alone always takes PySOA's script: one command, where the other way takes four (fred
-/// writes each with a system call of its own), which would lengthen a lone call more than Redis's time saves.
+/// writes each with a system call of its own), which would lengthen a lone call more than Redis's time saves. Not on
+/// a cluster either: fred follows a `MOVED` for each pipelined command on its own, which could carry an `RPUSH` out
+/// of its `MULTI` to another node, unchecked.
 const LARGE_FRAME: usize = 4096;
 
 /// How many idle blocking connections a master keeps for reuse.
@@ -469,8 +471,8 @@ impl Pusher {
 
     /// Pushes frames, each onto its queue only if the queue then holds fewer than `capacity` frames (PySOA's check,
     /// frame after frame), and says which went on. One frame goes through PySOA's own script, exactly as a PySOA
-    /// peer sends it; several through [`PUSH_MANY_SCRIPT`], or, when any is large, with `RPUSH` and a check after
-    /// ([`Pusher::push_then_check`]). On a cluster, every key must share a hash slot.
+    /// peer sends it; several through [`PUSH_MANY_SCRIPT`], or, when any is large and Redis is not a cluster, with
+    /// `RPUSH` and a check after ([`Pusher::push_then_check`]). On a cluster, every key must share a hash slot.
     fn push_checked<'a>(
         &'a self,
         capacity: u64,
@@ -478,7 +480,10 @@ impl Pusher {
     ) -> BoxFuture<'a, Result<Vec<bool>, RedisError>> {
         Box::pin(async move {
             let capacity_arg = RedisValue::Integer(i64::try_from(capacity).unwrap_or(i64::MAX));
-            if frames.len() > 1 && frames.iter().any(|f| f.frame.len() >= LARGE_FRAME) {
+            if !self.cluster
+                && frames.len() > 1
+                && frames.iter().any(|f| f.frame.len() >= LARGE_FRAME)
+            {
                 return self.push_then_check(capacity_arg, &frames).await;
             }
             if let [single] = frames.as_slice() {
@@ -533,18 +538,23 @@ impl Pusher {
             }
         }
         let rpushes = queues.len();
-        // fred's transaction follows a cluster's redirections as a whole; the script goes to the node of its keys
-        // (which share a slot), as the pushes do. A dropped connection discards the open MULTI.
-        let transaction = self.pool.next().multi();
+        // One pipeline, which fred writes in one pass, so no other command lands between MULTI and EXEC. Not fred's
+        // transactions: they re-send the whole block once after a connection error, even when EXEC has already run
+        // and only its reply was lost, which would push every frame twice (rsoa sets `max_command_attempts` to 1
+        // to have no such retries). A connection dropped before EXEC discards the open MULTI in Redis.
+        let pipeline = self.pool.next().pipeline();
+        let command = |name| CustomCommand::new_static(name, ClusterHash::Random, false);
+        let _: RedisValue = pipeline
+            .custom(command("MULTI"), Vec::<RedisValue>::new())
+            .await?;
         for (key, queued) in queues {
-            let _: RedisValue = transaction.rpush(key, queued).await?;
+            let _: RedisValue = pipeline.rpush(key, queued).await?;
         }
-        let slot = frames
-            .first()
-            .map(|f| fred::util::redis_keyslot(f.key.as_bytes()));
-        let eval = CustomCommand::new_static("EVAL", ClusterHash::from(slot), false);
-        let _: RedisValue = transaction.custom(eval, args).await?;
-        let exec = transaction.exec(true).await?;
+        let _: RedisValue = pipeline.custom(command("EVAL"), args).await?;
+        let _: RedisValue = pipeline
+            .custom(command("EXEC"), Vec::<RedisValue>::new())
+            .await?;
+        let exec: RedisValue = pipeline.last().await?;
         match exec {
             RedisValue::Array(mut replies) if replies.len() == rpushes + 1 => {
                 flags(replies.pop().unwrap_or(RedisValue::Null), frames.len())
@@ -970,6 +980,8 @@ mod tests {
                 .count();
             assert_eq!((pushed, refused), (3, 5), "{key}: {results:?}");
             assert_eq!(support::llen(redis.port, key), 3, "{key}");
+            // Only the large frames' batch went through MULTI/EXEC.
+            assert_eq!(command_calls(redis.port, "exec") > 0, len > 0, "{key}");
         }
     }
 
@@ -989,7 +1001,8 @@ mod tests {
         let backend = connected(settings(redis.port)).await;
         let pusher = &backend.inner.masters[0].pusher;
         let capacity = 3;
-        // Queues that start empty, part full and full, each pushed to several times in one batch.
+        // Queues that start empty, part full, full and over capacity (those with frames also with a TTL of their
+        // own), each pushed to several times in one batch.
         let plan = [
             ("a", 1, 10),
             ("a", 1, 11),
@@ -1001,6 +1014,7 @@ mod tests {
             ("c", 0, 17),
             ("d", 2, 18),
             ("a", 1, 19),
+            ("e", 5, 20),
         ];
         let mut outcomes = Vec::new();
         let mut states = Vec::new();
@@ -1011,6 +1025,9 @@ mod tests {
                 for n in 0..already {
                     let old = format!("old {n}");
                     support::command(redis.port, &["RPUSH", &key(name), &old]).expect("RPUSH");
+                }
+                if already > 0 {
+                    support::command(redis.port, &["EXPIRE", &key(name), "1000"]).expect("EXPIRE");
                 }
             }
             let keys: Vec<String> = plan.iter().map(|(name, _, _)| key(name)).collect();
@@ -1068,7 +1085,7 @@ mod tests {
         assert_eq!(outcomes[0], outcomes[1]);
         assert_eq!(
             outcomes[0],
-            [true, true, false, true, false, true, true, false, true, false]
+            [true, true, false, true, false, true, true, false, true, false, false]
         );
         assert_eq!(states[0], states[1]);
     }
@@ -1146,8 +1163,8 @@ mod tests {
             .collect();
         let backend = connected(settings).await;
         let inner = &backend.inner;
-        // Keys in many slots (and so on every node); a multi-key script or a transaction across slots would fail
-        // with CROSSSLOT. Every other key gets large frames, which go through MULTI/EXEC.
+        // Keys in many slots (and so on every node); a multi-key script across slots would fail with CROSSSLOT.
+        // Every other key gets large frames, which on a cluster go through the scripts too.
         let keys: Vec<String> = (0..12).map(|i| format!("slot-key-{i}")).collect();
         let pushes = (0..48).map(|i| {
             let len = if i % 2 == 0 { 0 } else { LARGE_FRAME };
