@@ -121,7 +121,7 @@ struct Queued {
 }
 
 impl Queued {
-    fn push(&self) -> Push<'_> {
+    fn as_push(&self) -> Push<'_> {
         Push {
             key: &self.key,
             ttl_seconds: self.ttl_seconds,
@@ -473,97 +473,97 @@ impl Pusher {
     /// frame after frame), and says which went on. One frame goes through PySOA's own script, exactly as a PySOA
     /// peer sends it; several through [`PUSH_MANY_SCRIPT`], or, when any is large and Redis is not a cluster, with
     /// `RPUSH` and a check after ([`Pusher::push_then_check`]). On a cluster, every key must share a hash slot.
-    fn push_checked<'a>(
-        &'a self,
+    async fn push_checked(
+        &self,
         capacity: u64,
-        frames: Vec<Push<'a>>,
-    ) -> BoxFuture<'a, Result<Vec<bool>, RedisError>> {
-        Box::pin(async move {
-            let capacity_arg = RedisValue::Integer(i64::try_from(capacity).unwrap_or(i64::MAX));
-            if !self.cluster
-                && frames.len() > 1
-                && frames.iter().any(|f| f.frame.len() >= LARGE_FRAME)
+        frames: &[Push<'_>],
+    ) -> Result<Vec<bool>, RedisError> {
+        let capacity_arg = RedisValue::Integer(i64::try_from(capacity).unwrap_or(i64::MAX));
+        if !self.cluster && frames.len() > 1 && frames.iter().any(|f| f.frame.len() >= LARGE_FRAME)
+        {
+            return self.push_then_check(capacity_arg, frames).await;
+        }
+        if let [single] = frames {
+            let args = vec![
+                single.ttl(),
+                capacity_arg,
+                RedisValue::Bytes(single.frame.clone()),
+            ];
+            return match self
+                .eval(&self.script, PUSH_SCRIPT, vec![single.key.to_owned()], args)
+                .await
             {
-                return self.push_then_check(capacity_arg, &frames).await;
-            }
-            if let [single] = frames.as_slice() {
-                let args = vec![
-                    single.ttl(),
-                    capacity_arg,
-                    RedisValue::Bytes(single.frame.clone()),
-                ];
-                return match self
-                    .eval(&self.script, PUSH_SCRIPT, vec![single.key.to_owned()], args)
-                    .await
-                {
-                    Ok(_) => Ok(vec![true]),
-                    Err(e) if e.details().contains("queue full") => Ok(vec![false]),
-                    Err(e) => Err(e),
-                };
-            }
-            let mut args = Vec::with_capacity(1 + 2 * frames.len());
-            args.push(capacity_arg);
-            for f in &frames {
-                args.push(f.ttl());
-                args.push(RedisValue::Bytes(f.frame.clone()));
-            }
-            let keys = frames.iter().map(|f| f.key.to_owned()).collect();
-            let reply = self.eval(&self.many, PUSH_MANY_SCRIPT, keys, args).await?;
-            flags(reply, frames.len())
-        })
+                Ok(_) => Ok(vec![true]),
+                Err(e) if e.details().contains("queue full") => Ok(vec![false]),
+                Err(e) => Err(e),
+            };
+        }
+        let mut args = Vec::with_capacity(1 + 2 * frames.len());
+        args.push(capacity_arg);
+        for f in frames {
+            args.push(f.ttl());
+            args.push(RedisValue::Bytes(f.frame.clone()));
+        }
+        let keys = frames.iter().map(|f| f.key.to_owned()).collect();
+        let reply = self.eval(&self.many, PUSH_MANY_SCRIPT, keys, args).await?;
+        flags(reply, frames.len())
     }
 
     /// Pushes frames with `RPUSH` and checks them with [`PUSHED_CHECK_SCRIPT`], all in one `MULTI`/`EXEC`, so no
     /// other client sees a queue between the two: what is left in Redis is what PySOA's script would leave, while
     /// the frames never pass through Lua. The script goes by `EVAL`: inside a transaction, a `NOSCRIPT` from
     /// `EVALSHA` would come after the pushes had already happened.
-    async fn push_then_check(
-        &self,
+    ///
+    /// Boxed: its futures are fred's, kilobytes long, and would otherwise size every push's (see [`Pusher::eval`]).
+    fn push_then_check<'a>(
+        &'a self,
         capacity: RedisValue,
-        frames: &[Push<'_>],
-    ) -> Result<Vec<bool>, RedisError> {
-        let mut args = Vec::with_capacity(3 + 2 * frames.len());
-        args.push(RedisValue::from_static_str(PUSHED_CHECK_SCRIPT));
-        args.push(RedisValue::Integer(frames.len() as i64));
-        args.extend(frames.iter().map(|f| RedisValue::from(f.key)));
-        args.push(capacity);
-        args.extend(frames.iter().map(Push::ttl));
-        // One RPUSH per queue, its frames in order: the check counts per queue, so the order across queues is free.
-        let mut queues: Vec<(&str, Vec<RedisValue>)> = Vec::new();
-        for f in frames {
-            let frame = RedisValue::Bytes(f.frame.clone());
-            match queues.iter_mut().find(|(key, _)| *key == f.key) {
-                Some((_, queued)) => queued.push(frame),
-                None => queues.push((f.key, vec![frame])),
+        frames: &'a [Push<'a>],
+    ) -> BoxFuture<'a, Result<Vec<bool>, RedisError>> {
+        Box::pin(async move {
+            let mut args = Vec::with_capacity(3 + 2 * frames.len());
+            args.push(RedisValue::from_static_str(PUSHED_CHECK_SCRIPT));
+            args.push(RedisValue::Integer(frames.len() as i64));
+            args.extend(frames.iter().map(|f| RedisValue::from(f.key)));
+            args.push(capacity);
+            args.extend(frames.iter().map(Push::ttl));
+            // One RPUSH per queue, its frames in order: the check counts per queue, so the order across queues is free.
+            let mut queues: Vec<(&str, Vec<RedisValue>)> = Vec::new();
+            for f in frames {
+                let frame = RedisValue::Bytes(f.frame.clone());
+                match queues.iter_mut().find(|(key, _)| *key == f.key) {
+                    Some((_, queued)) => queued.push(frame),
+                    None => queues.push((f.key, vec![frame])),
+                }
             }
-        }
-        let rpushes = queues.len();
-        // One pipeline, which fred writes in one pass, so no other command lands between MULTI and EXEC. Not fred's
-        // transactions: they re-send the whole block once after a connection error, even when EXEC has already run
-        // and only its reply was lost, which would push every frame twice (rsoa sets `max_command_attempts` to 1
-        // to have no such retries). A connection dropped before EXEC discards the open MULTI in Redis.
-        let pipeline = self.pool.next().pipeline();
-        let command = |name| CustomCommand::new_static(name, ClusterHash::Random, false);
-        let _: RedisValue = pipeline
-            .custom(command("MULTI"), Vec::<RedisValue>::new())
-            .await?;
-        for (key, queued) in queues {
-            let _: RedisValue = pipeline.rpush(key, queued).await?;
-        }
-        let _: RedisValue = pipeline.custom(command("EVAL"), args).await?;
-        let _: RedisValue = pipeline
-            .custom(command("EXEC"), Vec::<RedisValue>::new())
-            .await?;
-        let exec: RedisValue = pipeline.last().await?;
-        match exec {
-            RedisValue::Array(mut replies) if replies.len() == rpushes + 1 => {
-                flags(replies.pop().unwrap_or(RedisValue::Null), frames.len())
+            let rpushes = queues.len();
+            // One pipeline, which fred writes in one pass, so no other command lands between MULTI and EXEC. Not fred's
+            // transactions: they re-send the whole block once after a connection error, even when EXEC has already run
+            // and only its reply was lost, which would push every frame twice (rsoa sets `max_command_attempts` to 1
+            // to have no such retries). A connection dropped before EXEC discards the open MULTI in Redis.
+            let pipeline = self.pool.next().pipeline();
+            let command = |name| CustomCommand::new_static(name, ClusterHash::Random, false);
+            let _: RedisValue = pipeline
+                .custom(command("MULTI"), Vec::<RedisValue>::new())
+                .await?;
+            for (key, queued) in queues {
+                let _: RedisValue = pipeline.rpush(key, queued).await?;
             }
-            other => Err(RedisError::new(
-                ErrorKind::Protocol,
-                format!("unexpected reply to a checked push: {other:?}"),
-            )),
-        }
+            let _: RedisValue = pipeline.custom(command("EVAL"), args).await?;
+            let _: RedisValue = pipeline
+                .custom(command("EXEC"), Vec::<RedisValue>::new())
+                .await?;
+            let exec: RedisValue = pipeline.last().await?;
+            match exec {
+                RedisValue::Array(mut replies) if replies.len() == rpushes + 1 => {
+                    flags(replies.pop().unwrap_or(RedisValue::Null), frames.len())
+                }
+                other => Err(RedisError::new(
+                    ErrorKind::Protocol,
+                    format!("unexpected reply to a checked push: {other:?}"),
+                )),
+            }
+        })
     }
 
     /// Pushes a batch (on a cluster, one push per hash slot, since a script's keys must share a slot) and tells
@@ -584,8 +584,8 @@ impl Pusher {
             groups.push(batch);
         }
         let pushes = groups.into_iter().map(|group| async move {
-            let frames = group.iter().map(Queued::push).collect();
-            let outcome = self.push_checked(capacity, frames).await;
+            let frames: Vec<Push<'_>> = group.iter().map(Queued::as_push).collect();
+            let outcome = self.push_checked(capacity, &frames).await;
             match outcome {
                 Ok(flags) => {
                     for (queued, pushed) in group.into_iter().zip(flags) {
@@ -700,7 +700,10 @@ impl BackendInner {
         };
         let mut attempt = 0_u32;
         loop {
-            match m.push_checked(settings.queue_capacity, vec![push]).await {
+            match m
+                .push_checked(settings.queue_capacity, std::slice::from_ref(&push))
+                .await
+            {
                 Ok(pushed) if pushed.first() == Some(&true) => return Ok(()),
                 Ok(_) => {
                     if attempt >= settings.queue_full_retries {
@@ -1065,7 +1068,7 @@ mod tests {
             } else {
                 let execs = command_calls(redis.port, "exec");
                 let pushed = pusher
-                    .push_checked(capacity as u64, pushes)
+                    .push_checked(capacity as u64, &pushes)
                     .await
                     .expect("pushed");
                 assert_eq!(
@@ -1135,7 +1138,10 @@ mod tests {
                 frame: &third,
             },
         ];
-        let failed = pusher.push_checked(1, pushes).await.expect_err("WRONGTYPE");
+        let failed = pusher
+            .push_checked(1, &pushes)
+            .await
+            .expect_err("WRONGTYPE");
         assert!(failed.details().contains("WRONGTYPE"), "{failed}");
         assert_eq!(support::llen(redis.port, "queue"), 1, "capacity kept");
         assert!(frames(redis.port, "queue").starts_with("frame 1:"));
