@@ -272,10 +272,12 @@ impl Client {
                     switches.extend(items.iter().filter_map(Value::as_i64))
                 }
                 (Some("correlation_id"), Value::String(id)) => {
-                    context_correlation_id = Some(id.clone())
+                    context_correlation_id = Some(id.as_str().to_owned())
                 }
-                (Some("caller"), Value::String(c)) => caller = Some(c.clone()),
-                (Some("calling_service"), Value::String(c)) => calling_service = Some(c.clone()),
+                (Some("caller"), Value::String(c)) => caller = Some(c.as_str().to_owned()),
+                (Some("calling_service"), Value::String(c)) => {
+                    calling_service = Some(c.as_str().to_owned())
+                }
                 _ => {
                     extra.insert(key.clone(), value.clone());
                 }

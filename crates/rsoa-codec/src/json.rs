@@ -132,8 +132,8 @@ fn write_map(out: &mut String, map: &Map) -> Result<(), Error> {
         if i > 0 {
             out.push_str(", ");
         }
-        let key = match k {
-            Value::String(s) => s.clone(),
+        let key: std::borrow::Cow<'_, str> = match k {
+            Value::String(s) => s.as_str().into(),
             // A key with a lone surrogate (from a JSON "\ud800" escape) is written back the same way.
             Value::NonUtf8String(bytes) => {
                 let units = wtf8_chars(bytes).ok_or_else(|| {
@@ -145,15 +145,15 @@ fn write_map(out: &mut String, map: &Map) -> Result<(), Error> {
                 write_value(out, v).map_err(|e| e.under(&path))?;
                 continue;
             }
-            Value::Int(n) => n.to_string(),
+            Value::Int(n) => n.to_string().into(),
             Value::Float(f) => {
                 let mut s = String::new();
                 write_float(&mut s, *f);
-                s
+                s.into()
             }
-            Value::Bool(true) => "true".to_owned(),
-            Value::Bool(false) => "false".to_owned(),
-            Value::Null => "null".to_owned(),
+            Value::Bool(true) => "true".into(),
+            Value::Bool(false) => "false".into(),
+            Value::Null => "null".into(),
             other => {
                 return Err(Error::unencodable(
                     "",

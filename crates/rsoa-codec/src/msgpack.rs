@@ -482,7 +482,7 @@ impl<'a> Decoder<'a> {
     fn str(&mut self, len: usize) -> Result<Value, Error> {
         let bytes = self.take(len)?;
         Ok(match std::str::from_utf8(bytes) {
-            Ok(s) => Value::String(s.to_owned()),
+            Ok(s) => Value::from(s),
             Err(_) => Value::NonUtf8String(bytes.to_vec()),
         })
     }

@@ -14,7 +14,7 @@ macro_rules! forward_plain {
 }
 
 use crate::magic;
-use crate::{Int, Map, Value, ValueError};
+use crate::{CompactString, Int, Map, Value, ValueError};
 
 /// Converts a [`Value`] into a deserializable type; a failure names the field, PySOA-style (`items.0.name`).
 ///
@@ -74,7 +74,10 @@ impl<'de> Deserializer<'de> for ValueDeserializer {
                 _ => visitor.visit_u64(i.as_u64().unwrap_or_default()),
             },
             Value::Float(f) => visitor.visit_f64(f),
-            Value::String(s) => visitor.visit_string(s),
+            // A text on the heap moves into a `String` as it is; an inline one is lent, so that a visitor that only
+            // compares it (a field name) allocates nothing.
+            Value::String(s) if s.is_heap_allocated() => visitor.visit_string(s.into_string()),
+            Value::String(s) => visitor.visit_str(&s),
             Value::Bytes(b) => visitor.visit_byte_buf(b),
             Value::Array(a) => visit_array(a, visitor),
             Value::Map(m) => visit_map(m, visitor),
@@ -321,7 +324,7 @@ impl<'de> de::MapAccess<'de> for MagicMap {
 }
 
 struct EnumAccess {
-    variant: String,
+    variant: CompactString,
     content: Option<Value>,
 }
 
@@ -446,11 +449,11 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
+        Ok(Value::from(v))
     }
 
     fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
+        Ok(Value::from(v))
     }
 
     fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Value, E> {

@@ -46,4 +46,4 @@ pub use message::{
 };
 pub use ser::to_value;
 pub use temporal::{Date, DateTime, Time, UtcDateTime};
-pub use value::{Ext, Int, Map, Value, PYSOA_EXTENSION_CODES};
+pub use value::{CompactString, Ext, Int, Map, Value, PYSOA_EXTENSION_CODES};

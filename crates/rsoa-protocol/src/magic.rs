@@ -134,7 +134,7 @@ pub(crate) fn from_repr(name: &str, inner: Value) -> Result<Value, ValueError> {
         },
         NON_UTF8 => match inner {
             Value::Bytes(b) => match String::from_utf8(b) {
-                Ok(s) => Value::String(s),
+                Ok(s) => Value::from(s),
                 Err(e) => Value::NonUtf8String(e.into_bytes()),
             },
             other => {

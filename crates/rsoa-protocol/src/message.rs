@@ -525,7 +525,7 @@ impl JobValidator {
                     } else {
                         &mut context.calling_service
                     };
-                    *slot = Some(s.clone());
+                    *slot = Some(s.as_str().to_owned());
                 }
                 Some(other) => {
                     self.fail(not_a("unicode string", other).with_field(format!("context.{key}")))
@@ -535,7 +535,7 @@ impl JobValidator {
         match map.get("correlation_id") {
             None => self
                 .fail(ValueError::missing("correlation_id").with_field("context.correlation_id")),
-            Some(Value::String(s)) => context.correlation_id = s.clone(),
+            Some(Value::String(s)) => context.correlation_id = s.as_str().to_owned(),
             Some(other) => {
                 self.fail(not_a("unicode string", other).with_field("context.correlation_id"))
             }
@@ -576,7 +576,7 @@ impl JobValidator {
             None => {
                 self.fail(ValueError::missing("action").with_field(format!("{pointer}.action")))
             }
-            Some(Value::String(s)) => action.action = s.clone(),
+            Some(Value::String(s)) => action.action = s.as_str().to_owned(),
             Some(other) => {
                 self.fail(not_a("unicode string", other).with_field(format!("{pointer}.action")))
             }
@@ -611,7 +611,7 @@ impl JobValidator {
 /// How a map key reads in a pointer.
 fn key_text(key: &Value) -> String {
     match key {
-        Value::String(s) => s.clone(),
+        Value::String(s) => s.as_str().to_owned(),
         Value::Int(i) => i.to_string(),
         Value::Bool(b) => if *b { "True" } else { "False" }.to_owned(),
         Value::Null => "None".to_owned(),
@@ -655,7 +655,7 @@ fn join(prefix: &str, key: &str) -> String {
 
 fn required_str(map: &Map, key: &str, prefix: &str) -> Result<String, ValueError> {
     match map.get(key) {
-        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::String(s)) => Ok(s.as_str().to_owned()),
         Some(other) => Err(not_a("unicode string", other).with_field(join(prefix, key))),
         None => Err(ValueError::missing(key).with_field(join(prefix, key))),
     }
@@ -664,7 +664,7 @@ fn required_str(map: &Map, key: &str, prefix: &str) -> Result<String, ValueError
 fn optional_str(map: &Map, key: &str, prefix: &str) -> Result<Option<String>, ValueError> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::String(s)) => Ok(Some(s.as_str().to_owned())),
         Some(other) => Err(not_a("unicode string", other).with_field(join(prefix, key))),
     }
 }

@@ -3,7 +3,7 @@
 use serde::ser::{self, Serialize};
 
 use crate::magic;
-use crate::{Map, Value, ValueError};
+use crate::{CompactString, Map, Value, ValueError};
 
 /// Converts a serializable value into a [`Value`], keeping struct fields in declaration order.
 ///
@@ -157,11 +157,13 @@ impl ser::Serializer for ValueSerializer {
     }
 
     fn serialize_char(self, v: char) -> Result<Value, ValueError> {
-        Ok(Value::String(v.to_string()))
+        Ok(Value::String(CompactString::from(
+            &*v.encode_utf8(&mut [0; 4]),
+        )))
     }
 
     fn serialize_str(self, v: &str) -> Result<Value, ValueError> {
-        Ok(Value::String(v.to_owned()))
+        Ok(Value::from(v))
     }
 
     fn serialize_bytes(self, v: &[u8]) -> Result<Value, ValueError> {
@@ -190,7 +192,7 @@ impl ser::Serializer for ValueSerializer {
         _index: u32,
         variant: &'static str,
     ) -> Result<Value, ValueError> {
-        Ok(Value::String(variant.to_owned()))
+        Ok(Value::String(CompactString::const_new(variant)))
     }
 
     fn serialize_newtype_struct<T: Serialize + ?Sized>(

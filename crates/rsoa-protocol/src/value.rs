@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+pub use compact_str::CompactString;
+
 use crate::{Amount, Date, DateTime, Decimal, Time, UtcDateTime};
 
 /// Any value PySOA can put on the wire, without loss.
@@ -31,7 +33,10 @@ pub enum Value {
     /// A 64-bit float (PySOA always writes float64).
     Float(f64),
     /// A UTF-8 text string.
-    String(String),
+    ///
+    /// Held as a [`CompactString`], which stores up to 24 bytes inline: the keys and short texts that make up most
+    /// of every message then cost no allocation to decode, build, clone or drop.
+    String(CompactString),
     /// A MessagePack `str` whose bytes are not valid UTF-8.
     ///
     /// Python can emit these (it packs strings with `surrogatepass`, so a lone surrogate becomes `ED A0 80`).
@@ -314,12 +319,18 @@ impl From<f32> for Value {
 
 impl From<&str> for Value {
     fn from(s: &str) -> Value {
-        Value::String(s.to_owned())
+        Value::String(CompactString::from(s))
     }
 }
 
 impl From<String> for Value {
     fn from(s: String) -> Value {
+        Value::String(CompactString::from(s))
+    }
+}
+
+impl From<CompactString> for Value {
+    fn from(s: CompactString) -> Value {
         Value::String(s)
     }
 }

@@ -18,9 +18,9 @@ fn scalar() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(Value::from),
         any::<u64>().prop_map(Value::from),
         any::<f64>().prop_map(Value::Float),
-        ".*".prop_map(Value::String),
+        ".*".prop_map(Value::from),
         proptest::collection::vec(any::<u8>(), 0..40).prop_map(|b| match String::from_utf8(b) {
-            Ok(s) => Value::String(s),
+            Ok(s) => Value::from(s),
             Err(e) => Value::NonUtf8String(e.into_bytes()),
         }),
         proptest::collection::vec(any::<u8>(), 0..40).prop_map(Value::Bytes),
@@ -66,14 +66,14 @@ fn json_value() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(Value::from),
         any::<u64>().prop_map(Value::from),
         any::<f64>().prop_map(|f| Value::Float(if f.is_nan() { f64::NAN } else { f })),
-        ".*".prop_map(Value::String),
+        ".*".prop_map(Value::from),
     ];
     leaf.prop_recursive(4, 64, 8, |inner| {
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
             proptest::collection::vec((".*", inner), 0..8).prop_map(|e| Value::Map(Map::from(
                 e.into_iter()
-                    .map(|(k, v)| (Value::String(k), v))
+                    .map(|(k, v)| (Value::from(k), v))
                     .collect::<Vec<_>>()
             ))),
         ]

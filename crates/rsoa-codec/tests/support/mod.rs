@@ -64,11 +64,11 @@ pub fn build(j: &Json) -> Result<Value, Unrepresentable> {
             Some(h) => {
                 let bytes = hex::decode(h.as_str().unwrap()).unwrap();
                 match String::from_utf8(bytes) {
-                    Ok(text) => Value::String(text),
+                    Ok(text) => Value::from(text),
                     Err(e) => Value::NonUtf8String(e.into_bytes()),
                 }
             }
-            None => Value::String(s(j, "v").to_owned()),
+            None => Value::from(s(j, "v")),
         },
         "bytes" => Value::Bytes(hex::decode(s(j, "hex")).unwrap()),
         "list" => match j.get("repeat") {
