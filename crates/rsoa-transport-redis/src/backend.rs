@@ -12,7 +12,7 @@ use fred::prelude::{
     ReconnectPolicy, ServerConfig, TcpConfig, Value as RedisValue,
 };
 use fred::types::scripts::Script;
-use fred::types::{ClusterHash, CustomCommand};
+use fred::types::{ClusterHash, CustomCommand, Key};
 use rsoa_transport::{BoxFuture, Error as TransportError};
 use tokio::sync::{mpsc, oneshot};
 
@@ -142,6 +142,11 @@ impl Push<'_> {
     fn ttl(&self) -> RedisValue {
         RedisValue::Integer(i64::try_from(self.ttl_seconds).unwrap_or(i64::MAX))
     }
+}
+
+/// A queue capacity as a script argument.
+fn capacity_arg(capacity: u64) -> RedisValue {
+    RedisValue::Integer(i64::try_from(capacity).unwrap_or(i64::MAX))
 }
 
 /// The per-frame outcome of a push script's reply: an array of `count` flags, 1 for a frame pushed.
@@ -433,18 +438,20 @@ impl Pusher {
     /// `EVALSHA` of `script` (whose source is `lua`), loading the script first when Redis does not know it.
     ///
     /// fred's command futures are kilobytes long. Boxed here, they stay out of every future that pushes (a call's
-    /// send, a server's respond), which are themselves boxed, and would otherwise be copied on every call.
+    /// send, a server's respond), which are themselves boxed, and would otherwise be copied on every call. The
+    /// keys and arguments are borrowed: fred takes them by value, and only a `NOSCRIPT` needs them a second time.
     fn eval<'a>(
         &'a self,
         script: &'a Script,
         lua: &'a str,
-        keys: Vec<String>,
-        args: Vec<RedisValue>,
+        keys: &'a [&'a str],
+        args: &'a [RedisValue],
     ) -> BoxFuture<'a, Result<RedisValue, RedisError>> {
+        let keys = move || -> Vec<Key> { keys.iter().map(|k| Key::from(*k)).collect() };
         Box::pin(async move {
             let client = self.pool.next();
             match client
-                .evalsha(script.sha1().clone(), keys.clone(), args.clone())
+                .evalsha(script.sha1().clone(), keys(), args.to_vec())
                 .await
             {
                 Err(e) if e.details().starts_with("NOSCRIPT") => {
@@ -453,11 +460,31 @@ impl Pusher {
                     } else {
                         client.script_load(lua).await?
                     };
-                    client.evalsha(script.sha1().clone(), keys, args).await
+                    client
+                        .evalsha(script.sha1().clone(), keys(), args.to_vec())
+                        .await
                 }
                 other => other,
             }
         })
+    }
+
+    /// Pushes one frame through PySOA's own script, exactly as a PySOA peer sends it: true when it went on, false
+    /// when the queue is full.
+    async fn push_one(&self, capacity: u64, push: &Push<'_>) -> Result<bool, RedisError> {
+        let args = [
+            push.ttl(),
+            capacity_arg(capacity),
+            RedisValue::Bytes(push.frame.clone()),
+        ];
+        match self
+            .eval(&self.script, PUSH_SCRIPT, &[push.key], &args)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.details().contains("queue full") => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// After a failed push: a master demoted by a failover (`READONLY`, while the connection stayed up) is
@@ -470,42 +497,34 @@ impl Pusher {
     }
 
     /// Pushes frames, each onto its queue only if the queue then holds fewer than `capacity` frames (PySOA's check,
-    /// frame after frame), and says which went on. One frame goes through PySOA's own script, exactly as a PySOA
-    /// peer sends it; several through [`PUSH_MANY_SCRIPT`], or, when any is large and Redis is not a cluster, with
-    /// `RPUSH` and a check after ([`Pusher::push_then_check`]). On a cluster, every key must share a hash slot.
+    /// frame after frame), and says which went on. One frame goes through PySOA's own script
+    /// ([`Pusher::push_one`]); several through [`PUSH_MANY_SCRIPT`], or, when any is large and Redis is not a
+    /// cluster, with `RPUSH` and a check after ([`Pusher::push_then_check`]). On a cluster, every key must share a
+    /// hash slot.
     async fn push_checked(
         &self,
         capacity: u64,
         frames: &[Push<'_>],
     ) -> Result<Vec<bool>, RedisError> {
-        let capacity_arg = RedisValue::Integer(i64::try_from(capacity).unwrap_or(i64::MAX));
-        if !self.cluster && frames.len() > 1 && frames.iter().any(|f| f.frame.len() >= LARGE_FRAME)
-        {
-            return self.push_then_check(capacity_arg, frames).await;
-        }
         if let [single] = frames {
-            let args = vec![
-                single.ttl(),
-                capacity_arg,
-                RedisValue::Bytes(single.frame.clone()),
-            ];
-            return match self
-                .eval(&self.script, PUSH_SCRIPT, vec![single.key.to_owned()], args)
+            return self
+                .push_one(capacity, single)
                 .await
-            {
-                Ok(_) => Ok(vec![true]),
-                Err(e) if e.details().contains("queue full") => Ok(vec![false]),
-                Err(e) => Err(e),
-            };
+                .map(|pushed| vec![pushed]);
+        }
+        if !self.cluster && frames.iter().any(|f| f.frame.len() >= LARGE_FRAME) {
+            return self.push_then_check(capacity_arg(capacity), frames).await;
         }
         let mut args = Vec::with_capacity(1 + 2 * frames.len());
-        args.push(capacity_arg);
+        args.push(capacity_arg(capacity));
         for f in frames {
             args.push(f.ttl());
             args.push(RedisValue::Bytes(f.frame.clone()));
         }
-        let keys = frames.iter().map(|f| f.key.to_owned()).collect();
-        let reply = self.eval(&self.many, PUSH_MANY_SCRIPT, keys, args).await?;
+        let keys: Vec<&str> = frames.iter().map(|f| f.key).collect();
+        let reply = self
+            .eval(&self.many, PUSH_MANY_SCRIPT, &keys, &args)
+            .await?;
         flags(reply, frames.len())
     }
 
@@ -700,12 +719,9 @@ impl BackendInner {
         };
         let mut attempt = 0_u32;
         loop {
-            match m
-                .push_checked(settings.queue_capacity, std::slice::from_ref(&push))
-                .await
-            {
-                Ok(pushed) if pushed.first() == Some(&true) => return Ok(()),
-                Ok(_) => {
+            match m.push_one(settings.queue_capacity, &push).await {
+                Ok(true) => return Ok(()),
+                Ok(false) => {
                     if attempt >= settings.queue_full_retries {
                         return Err(TransportError::QueueFull {
                             queue: key.to_owned(),
@@ -1048,20 +1064,11 @@ mod tests {
                 // PySOA's way: its script, frame after frame.
                 let mut pushed = Vec::new();
                 for push in pushes {
-                    let args = vec![
-                        push.ttl(),
-                        capacity.into(),
-                        RedisValue::Bytes(push.frame.clone()),
-                    ];
                     pushed.push(
-                        match pusher
-                            .eval(&pusher.script, PUSH_SCRIPT, vec![push.key.to_owned()], args)
+                        pusher
+                            .push_one(capacity as u64, &push)
                             .await
-                        {
-                            Ok(_) => true,
-                            Err(e) if e.details().contains("queue full") => false,
-                            Err(e) => panic!("{e}"),
-                        },
+                            .expect("pushed"),
                     );
                 }
                 pushed

@@ -139,10 +139,36 @@ pub(crate) fn set_expiry(meta: &mut Map, at: f64) {
 /// Whether a requester's `meta.client_version` is new enough (0.70 or later) to receive `is_caller_error`.
 pub(crate) fn wants_caller_flag(meta: &Map) -> bool {
     match meta.get("client_version") {
-        Some(Value::Array(parts)) => {
-            let version: Vec<i64> = parts.iter().map(|p| p.as_i64().unwrap_or(0)).collect();
-            version.as_slice() >= [0, 70, 0].as_slice()
-        }
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .map(|p| p.as_i64().unwrap_or(0))
+            .cmp([0, 70, 0])
+            .is_ge(),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caller_flag_from_version_0_70_on() {
+        let wants = |version: &[i64]| {
+            let mut meta = Map::new();
+            meta.insert(
+                "client_version",
+                Value::Array(version.iter().map(|&n| Value::from(n)).collect()),
+            );
+            wants_caller_flag(&meta)
+        };
+        assert!(wants(&[0, 70, 0]));
+        assert!(wants(&[0, 70, 0, 1]));
+        assert!(wants(&[1, 4, 9]));
+        assert!(wants(&[0, 71]));
+        assert!(!wants(&[0, 70]));
+        assert!(!wants(&[0, 69, 9]));
+        assert!(!wants(&[]));
+        assert!(!wants_caller_flag(&Map::new()));
     }
 }
