@@ -242,7 +242,7 @@ pub struct ActionContext {
 pub(crate) struct JobState {
     pub(crate) service_name: Arc<str>,
     pub(crate) request_id: Value,
-    pub(crate) meta: Map,
+    pub(crate) meta: Arc<Map>,
     pub(crate) context: Context,
     pub(crate) control: Control,
     pub(crate) switches: SwitchSet,

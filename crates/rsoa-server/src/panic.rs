@@ -58,26 +58,28 @@ fn message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
-/// Polls a future, turning a panic into [`Panicked`].
-pub(crate) struct CatchPanic<F> {
-    inner: Pin<Box<F>>,
+pin_project_lite::pin_project! {
+    /// Polls a future, turning a panic into [`Panicked`]. The future is pinned in place (a job runs three of these
+    /// per action, and boxing each was an allocation and a copy of the future).
+    pub(crate) struct CatchPanic<F> {
+        #[pin]
+        inner: F,
+    }
 }
 
 impl<F: Future> CatchPanic<F> {
     pub(crate) fn new(inner: F) -> Self {
         install_hook();
-        CatchPanic {
-            inner: Box::pin(inner),
-        }
+        CatchPanic { inner }
     }
 }
 
 impl<F: Future> Future for CatchPanic<F> {
     type Output = Result<F::Output, Panicked>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let was = CAPTURING.with(|c| c.replace(true));
-        let inner = self.inner.as_mut();
+        let inner = self.project().inner;
         // The future is not polled again after it panicked (it is dropped with the job), so observing it in a
         // broken state is impossible.
         let result = catch_unwind(AssertUnwindSafe(move || inner.poll(cx)));

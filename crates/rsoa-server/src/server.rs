@@ -100,7 +100,7 @@ pub(crate) struct ServerInner {
 /// The envelope of the job being run.
 pub(crate) struct JobEnvelope {
     pub(crate) request_id: Value,
-    pub(crate) meta: Map,
+    pub(crate) meta: Arc<Map>,
 }
 
 impl fmt::Debug for Server {
@@ -250,14 +250,16 @@ impl ServerInner {
                 job: state.clone(),
                 action: Arc::from(request.action.as_str()),
             };
-            let action = request.action.clone();
             let next = ActionNext {
                 server: self,
                 middleware: &self.middleware,
             };
             let response = match CatchPanic::new(next.run(request, &ctx)).await {
                 Ok(response) => response,
-                Err(panicked) => ActionResponse::with_errors(action, vec![panic_error(panicked)]),
+                Err(panicked) => ActionResponse::with_errors(
+                    ctx.action_name().to_owned(),
+                    vec![panic_error(panicked)],
+                ),
             };
             if let Some(errors) = state
                 .abort

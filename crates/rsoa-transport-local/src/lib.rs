@@ -223,6 +223,8 @@ impl ClientTransport for LocalTransport {
                         .to_owned(),
                     source: None,
                 })?;
+                // The job is over, so the meta is usually no longer shared and is taken as it is.
+                let meta = Arc::unwrap_or_clone(meta);
                 let Some(serializer) = serializer else {
                     let mut reply = ClientResponse::new(request_id, response);
                     reply.meta = meta;

@@ -323,7 +323,7 @@ impl ServerTransport for RedisServerTransport {
         &self,
         reply: ReplyHandle,
         request_id: Value,
-        meta: Map,
+        meta: Arc<Map>,
         response: JobResponse,
     ) -> BoxFuture<'_, Result<(), Error>> {
         Box::pin(async move {
@@ -341,19 +341,16 @@ async fn send_reply(
     shared: &Shared,
     reply: Reply,
     request_id: Value,
-    meta: Map,
+    meta: Arc<Map>,
     response: JobResponse,
 ) -> Result<(), Error> {
     let inner = &shared.backend.inner;
     let settings = &inner.settings;
-    let mut meta = meta;
+    // The job is over, so the meta is usually no longer shared and is taken as it is.
+    let mut meta = Arc::unwrap_or_clone(meta);
     let ttl = settings.message_expiry_in_seconds;
     message::set_expiry(&mut meta, message::now() + ttl as f64);
-    let envelope = message::envelope(
-        request_id.clone(),
-        meta.clone(),
-        response.into_value(reply.caller_flag),
-    );
+    let mut envelope = message::envelope(request_id, meta, response.into_value(reply.caller_flag));
     let limit = settings.max_message_size(true);
     let frames = match message::encode(
         reply.serializer,
@@ -383,8 +380,9 @@ async fn send_reply(
                 }
             };
             let replacement = JobResponse::from_errors(vec![WireError::new(code, message)]);
-            let envelope =
-                message::envelope(request_id, meta, replacement.to_value(reply.caller_flag));
+            if let Value::Map(parts) = &mut envelope {
+                parts.insert("body", replacement.into_value(reply.caller_flag));
+            }
             message::encode(
                 shared.default,
                 ProtocolVersion::V3,

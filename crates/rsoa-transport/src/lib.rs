@@ -22,6 +22,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
@@ -151,18 +152,19 @@ pub trait ClientTransport: Send + Sync + fmt::Debug + 'static {
 pub struct IncomingJob {
     /// The request id to echo back (any non-null value; PySOA clients send integers).
     pub request_id: Value,
-    /// Envelope metadata, echoed back in the response's meta.
-    pub meta: Map,
+    /// Envelope metadata, echoed back in the response's meta. Shared: the job's actions read it while the
+    /// transport holds it for the response, and neither needs a copy.
+    pub meta: Arc<Map>,
     /// The job itself.
     pub body: JobBody,
 }
 
 impl IncomingJob {
     /// A received job.
-    pub fn new(request_id: Value, meta: Map, body: JobBody) -> IncomingJob {
+    pub fn new(request_id: Value, meta: impl Into<Arc<Map>>, body: JobBody) -> IncomingJob {
         IncomingJob {
             request_id,
-            meta,
+            meta: meta.into(),
             body,
         }
     }
@@ -234,12 +236,13 @@ pub trait ServerTransport: Send + Sync + 'static {
     /// runs its idle work then). Malformed messages are logged and dropped by the transport, never returned.
     fn receive(&self) -> BoxFuture<'_, Result<Option<ReceivedJob>, Error>>;
 
-    /// Sends the response to a received request, echoing its request id and meta.
+    /// Sends the response to a received request, echoing its request id and meta (the job's own, shared with it
+    /// while it ran; by now usually held here alone, so taking it out copies nothing).
     fn respond(
         &self,
         reply: ReplyHandle,
         request_id: Value,
-        meta: Map,
+        meta: Arc<Map>,
         response: JobResponse,
     ) -> BoxFuture<'_, Result<(), Error>>;
 
