@@ -6,7 +6,9 @@
 //! server process, for a tiny body and a 10 KB body.
 //!
 //! Each server (the floor's loop, rsoa's server) runs on a thread of its own with a one-thread runtime, as a
-//! server process does, and the callers share another one-thread runtime, as in a client process.
+//! server process does, and the callers share another one-thread runtime, as in a client process. Sequential
+//! latency is measured with the floor and both rsoa servers running side by side and one caller taking turns
+//! among them, a block of calls at a time, so that the machine's noise falls on all three alike.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -134,81 +136,179 @@ where
     thread
 }
 
-/// The floor: one server loop (BLPOP, push script) and callers (push script, BLPOP on their own key).
-async fn floor(port: u16, size: usize, callers: usize, total: usize) -> Stats {
-    let script = Script::from_lua(LUA);
-    let setup = fred_client(port).await;
-    let _: RedisValue = setup.script_load(LUA).await.expect("script load");
-    let sha = script.sha1().clone();
+/// A running server thread and how to stop it.
+struct Running {
+    stop: Box<dyn FnOnce() + Send>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Running {
+    fn stop(self) {
+        (self.stop)();
+        self.thread.join().expect("the server stops");
+    }
+}
+
+/// The floor's server: one loop doing BLPOP on `queue` and pushing each frame back through the push script to the
+/// key named in the frame's first 16 bytes.
+async fn floor_server(port: u16, queue: &'static str, sha: fred::bytes_utils::Str) -> Running {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let server_stop = stop.clone();
-    let server_sha = sha.clone();
-    let server_thread = on_own_thread(move |ready| async move {
+    let thread = on_own_thread(move |ready| async move {
         let server = fred_client(port).await;
         let pusher = fred_client(port).await;
         let _ = ready.send(());
-        {
-            while !server_stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let popped: RedisValue = match server.blpop("floor:request", 1.0).await {
-                    Ok(v) => v,
-                    Err(_) => continue,
+        while !server_stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let popped: RedisValue = match server.blpop(queue, 1.0).await {
+                Ok(v) => v,
+                Err(_) => continue,
+            };
+            if let RedisValue::Array(mut pair) = popped {
+                let frame = match pair.pop() {
+                    Some(RedisValue::Bytes(frame)) => Some(frame),
+                    // fred hands back text that is valid UTF-8 as a string.
+                    Some(RedisValue::String(text)) => Some(text.into_inner()),
+                    _ => None,
                 };
-                if let RedisValue::Array(mut pair) = popped {
-                    let frame = match pair.pop() {
-                        Some(RedisValue::Bytes(frame)) => Some(frame),
-                        // fred hands back text that is valid UTF-8 as a string.
-                        Some(RedisValue::String(text)) => Some(text.into_inner()),
-                        _ => None,
-                    };
-                    if let Some(frame) = frame {
-                        // The frame names its reply key in its first 16 bytes.
-                        let key = String::from_utf8_lossy(&frame[..16]).into_owned();
-                        let args = vec![
-                            RedisValue::Integer(60),
-                            RedisValue::Integer(10_000),
-                            RedisValue::Bytes(frame),
-                        ];
-                        let _: RedisValue = pusher
-                            .evalsha(server_sha.clone(), key, args)
-                            .await
-                            .expect("push");
-                    }
+                if let Some(frame) = frame {
+                    let key = String::from_utf8_lossy(&frame[..16]).into_owned();
+                    let args = vec![
+                        RedisValue::Integer(60),
+                        RedisValue::Integer(10_000),
+                        RedisValue::Bytes(frame),
+                    ];
+                    let _: RedisValue = pusher.evalsha(sha.clone(), key, args).await.expect("push");
                 }
             }
         }
     })
     .await;
-    let mut blockers = Vec::new();
-    for _ in 0..callers {
-        blockers.push(fred_client(port).await);
+    Running {
+        stop: Box::new(move || stop.store(true, std::sync::atomic::Ordering::Relaxed)),
+        thread,
     }
-    let blockers = Arc::new(blockers);
-    let push = fred_client(port).await;
-    let payload = "x".repeat(size);
-    let stats = drive(callers, total, move |caller| {
-        let blockers = blockers.clone();
-        let push = push.clone();
-        let sha = sha.clone();
-        let frame = Bytes::from(format!("floor:reply:{caller:04}{payload}"));
-        async move {
-            let args = vec![
-                RedisValue::Integer(60),
-                RedisValue::Integer(10_000),
-                RedisValue::Bytes(frame),
-            ];
-            let _: RedisValue = push
-                .evalsha(sha, "floor:request", args)
-                .await
-                .expect("push");
-            let key = format!("floor:reply:{caller:04}");
-            let reply: RedisValue = blockers[caller].blpop(key, 5.0).await.expect("reply");
-            std::hint::black_box(reply);
+}
+
+/// The floor's callers: each pushes its frame through the push script and pops the echo from its own key.
+struct FloorCallers {
+    push: fred::prelude::Client,
+    blockers: Vec<fred::prelude::Client>,
+    sha: fred::bytes_utils::Str,
+    queue: &'static str,
+    frames: Vec<Bytes>,
+}
+
+impl FloorCallers {
+    async fn new(
+        port: u16,
+        queue: &'static str,
+        sha: fred::bytes_utils::Str,
+        size: usize,
+        callers: usize,
+    ) -> FloorCallers {
+        let mut blockers = Vec::new();
+        for _ in 0..callers {
+            blockers.push(fred_client(port).await);
         }
+        let payload = "x".repeat(size);
+        FloorCallers {
+            push: fred_client(port).await,
+            blockers,
+            sha,
+            queue,
+            frames: (0..callers)
+                .map(|caller| Bytes::from(format!("floor:reply:{caller:04}{payload}")))
+                .collect(),
+        }
+    }
+
+    async fn call(&self, caller: usize) {
+        let args = vec![
+            RedisValue::Integer(60),
+            RedisValue::Integer(10_000),
+            RedisValue::Bytes(self.frames[caller].clone()),
+        ];
+        let _: RedisValue = self
+            .push
+            .evalsha(self.sha.clone(), self.queue, args)
+            .await
+            .expect("push");
+        let key = format!("floor:reply:{caller:04}");
+        let reply: RedisValue = self.blockers[caller].blpop(key, 5.0).await.expect("reply");
+        std::hint::black_box(reply);
+    }
+}
+
+/// Loads the floor's push script and returns its SHA-1.
+async fn floor_script(port: u16) -> fred::bytes_utils::Str {
+    let setup = fred_client(port).await;
+    let _: RedisValue = setup.script_load(LUA).await.expect("script load");
+    Script::from_lua(LUA).sha1().clone()
+}
+
+/// The floor: one server loop (BLPOP, push script) and callers (push script, BLPOP on their own key).
+async fn floor(port: u16, size: usize, callers: usize, total: usize) -> Stats {
+    let sha = floor_script(port).await;
+    let server = floor_server(port, "floor:request", sha.clone()).await;
+    let callers_ = Arc::new(FloorCallers::new(port, "floor:request", sha, size, callers).await);
+    let stats = drive(callers, total, move |caller| {
+        let callers = callers_.clone();
+        async move { callers.call(caller).await }
     })
     .await;
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    server_thread.join().expect("the floor's server stops");
+    server.stop();
     stats
+}
+
+/// rsoa's server for `service`, serving an `echo` action: `rsoa_server::serve` on a `RedisServerTransport`, or
+/// `serve_workers` (32 per master) when `workers` is set.
+async fn rsoa_server(port: u16, service: &'static str, batch: usize, workers: bool) -> Running {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let thread = on_own_thread(move |ready| async move {
+        let mut server_settings = RedisSettings::standard([format!("127.0.0.1:{port}")]);
+        server_settings.receive_batch_size = Some(batch);
+        let backend = RedisBackend::connect(server_settings)
+            .await
+            .expect("connect");
+        let server = Server::builder(service)
+            .action_fn("echo", |req: Echo, _ctx: ActionContext| async move {
+                Ok::<_, ActionError>(Echoed { data: req.data })
+            })
+            .build()
+            .expect("server");
+        let stopped = async move {
+            let _ = stopped.await;
+        };
+        let _ = ready.send(());
+        if workers {
+            serve_workers(&backend, server, 32, stopped)
+                .await
+                .expect("serve");
+        } else {
+            let transport = RedisServerTransport::new(&backend, service).expect("transport");
+            serve(server, Arc::new(transport), stopped, Duration::from_secs(5)).await;
+        }
+        backend.close().await;
+    })
+    .await;
+    Running {
+        stop: Box::new(move || {
+            let _ = stop.send(());
+        }),
+        thread,
+    }
+}
+
+/// A client of the given services over Redis.
+async fn rsoa_client(port: u16, services: &[&str]) -> (RedisBackend, Client) {
+    let backend = RedisBackend::connect(RedisSettings::standard([format!("127.0.0.1:{port}")]))
+        .await
+        .expect("connect");
+    let mut client = Client::builder();
+    for service in services {
+        client = client.service(RedisClientTransport::new(&backend, service).expect("transport"));
+    }
+    (backend, client.build())
 }
 
 /// rsoa: a served `echo` action and `call_action` callers sharing one client.
@@ -220,43 +320,8 @@ async fn rsoa(
     batch: usize,
     workers: bool,
 ) -> Stats {
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server_thread = on_own_thread(move |ready| async move {
-        let mut server_settings = RedisSettings::standard([format!("127.0.0.1:{port}")]);
-        server_settings.receive_batch_size = Some(batch);
-        let backend = RedisBackend::connect(server_settings)
-            .await
-            .expect("connect");
-        let server = Server::builder("bench")
-            .action_fn("echo", |req: Echo, _ctx: ActionContext| async move {
-                Ok::<_, ActionError>(Echoed { data: req.data })
-            })
-            .build()
-            .expect("server");
-        let stopped = async move {
-            let _ = stopped.await;
-        };
-        let _ = ready.send(());
-        {
-            if workers {
-                serve_workers(&backend, server, 32, stopped)
-                    .await
-                    .expect("serve");
-            } else {
-                let transport = RedisServerTransport::new(&backend, "bench").expect("transport");
-                serve(server, Arc::new(transport), stopped, Duration::from_secs(5)).await;
-            }
-            backend.close().await;
-        }
-    })
-    .await;
-    let client_backend =
-        RedisBackend::connect(RedisSettings::standard([format!("127.0.0.1:{port}")]))
-            .await
-            .expect("connect");
-    let client = Client::builder()
-        .service(RedisClientTransport::new(&client_backend, "bench").expect("transport"))
-        .build();
+    let server = rsoa_server(port, "bench", batch, workers).await;
+    let (client_backend, client) = rsoa_client(port, &["bench"]).await;
     let request = body(size);
     // Warm the connections (one blocking connection per concurrent caller).
     let warm = client.clone();
@@ -284,10 +349,73 @@ async fn rsoa(
         }
     })
     .await;
-    let _ = stop.send(());
     client_backend.close().await;
-    server_thread.join().expect("the rsoa server stops");
+    server.stop();
     stats
+}
+
+/// Calls in a block of the interleaved sequential run.
+const BLOCK: usize = 25;
+
+/// Sequential latency of the floor and both rsoa server paths, interleaved: the three servers run side by side on
+/// queues of their own, and one caller takes turns among them, `BLOCK` calls at a time (the order rotating from
+/// block to block), so that every path meets the same moments of the machine's noise. Each round makes `calls`
+/// calls on every path; the result is each round's stats per path, in the order floor, serve, workers.
+async fn sequential(port: u16, size: usize, rounds: usize, calls: usize) -> Vec<[Stats; 3]> {
+    let sha = floor_script(port).await;
+    let floor_server = floor_server(port, "floor:request", sha.clone()).await;
+    let floor_callers = FloorCallers::new(port, "floor:request", sha, size, 1).await;
+    let serve_server = rsoa_server(port, "bench", 1, false).await;
+    let workers_server = rsoa_server(port, "bench-workers", 1, true).await;
+    let (client_backend, client) = rsoa_client(port, &["bench", "bench-workers"]).await;
+    let request = body(size);
+    let call = |path: usize| {
+        let client = &client;
+        let floor_callers = &floor_callers;
+        let request = request.clone();
+        async move {
+            match path {
+                0 => floor_callers.call(0).await,
+                _ => {
+                    let service = if path == 1 { "bench" } else { "bench-workers" };
+                    let response = client
+                        .call_action(service, "echo", request)
+                        .await
+                        .expect("call");
+                    std::hint::black_box(response);
+                }
+            }
+        }
+    };
+    for path in 0..3 {
+        for _ in 0..BLOCK {
+            call(path).await;
+        }
+    }
+    let mut results = Vec::new();
+    for _ in 0..rounds {
+        let mut latencies: [Vec<Duration>; 3] = Default::default();
+        for block in 0..calls.div_ceil(BLOCK) {
+            for turn in 0..3 {
+                let path = (block + turn) % 3;
+                for _ in 0..BLOCK {
+                    let t = Instant::now();
+                    call(path).await;
+                    latencies[path].push(t.elapsed());
+                }
+            }
+        }
+        results.push(latencies.map(|latencies| Stats {
+            calls: latencies.len(),
+            elapsed: latencies.iter().sum(),
+            latencies,
+        }));
+    }
+    client_backend.close().await;
+    for server in [floor_server, serve_server, workers_server] {
+        server.stop();
+    }
+    results
 }
 
 fn main() {
@@ -307,7 +435,7 @@ fn main() {
     println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut best_floor = [0.0_f64; 2];
     let mut best_rsoa = [0.0_f64; 2];
-    let mut sequential = Vec::new();
+    let mut sequential_p50 = Vec::new();
     // `cargo bench -p rsoa-transport-redis --bench redis -- sequential` measures only one caller.
     let sequential_only = std::env::args().any(|a| a == "sequential");
     for (i, (label, size)) in [("tiny", 8_usize), ("10 KB", 10_240)]
@@ -320,16 +448,25 @@ fn main() {
             }
             // The machine's noise drifts over seconds, so the floor and both server paths take turns, round after
             // round, and each figure is the median over the rounds (each ratio the median of the rounds' ratios).
-            let (rounds, total) = if callers == 1 { (7, 1_000) } else { (3, 8_000) };
-            let batch = if callers == 1 { 1 } else { 16 };
-            runtime.block_on(floor(port, size, callers, callers * 4));
+            // One caller takes turns block by block within each round (see `sequential`).
             let mut floors = Vec::new();
             let mut paths: [Vec<Stats>; 2] = [Vec::new(), Vec::new()];
-            for _ in 0..rounds {
-                floors.push(runtime.block_on(floor(port, size, callers, total)));
-                for (path, workers) in [false, true].into_iter().enumerate() {
-                    paths[path]
-                        .push(runtime.block_on(rsoa(port, size, callers, total, batch, workers)));
+            if callers == 1 {
+                for [floor, serve, workers] in runtime.block_on(sequential(port, size, 7, 1_000)) {
+                    floors.push(floor);
+                    paths[0].push(serve);
+                    paths[1].push(workers);
+                }
+            } else {
+                let (rounds, total, batch) = (3, 8_000, 16);
+                runtime.block_on(floor(port, size, callers, callers * 4));
+                for _ in 0..rounds {
+                    floors.push(runtime.block_on(floor(port, size, callers, total)));
+                    for (path, workers) in [false, true].into_iter().enumerate() {
+                        paths[path].push(
+                            runtime.block_on(rsoa(port, size, callers, total, batch, workers)),
+                        );
+                    }
                 }
             }
             let us = |d: Duration| d.as_secs_f64() * 1e6;
@@ -345,7 +482,7 @@ fn main() {
                     .collect();
                 let p50_ratio = median(p50_ratios.iter().copied());
                 if callers == 1 {
-                    sequential.push((label, path, p50_ratio, p50_ratios));
+                    sequential_p50.push((label, path, p50_ratio, p50_ratios));
                 }
                 println!(
                     "| {label} | {callers} | {path} | {floor_rate:.0} | {rate:.0} | {:.2}x | {:.0} | {:.0} | {p50_ratio:.2}x | {:.0} | {:.0} |",
@@ -367,7 +504,7 @@ fn main() {
             best_floor[i]
         );
     }
-    for (label, path, ratio, rounds) in sequential {
+    for (label, path, ratio, rounds) in sequential_p50 {
         let rounds: Vec<String> = rounds.iter().map(|r| format!("{r:.2}")).collect();
         println!(
             "{label}, {path}: sequential p50 {ratio:.2}x the floor (median of the rounds: {})",
