@@ -32,10 +32,44 @@
 use rmp::encode;
 use rmp::Marker;
 use rsoa_protocol::{
-    Amount, Currency, Date, DateTime, Decimal, Ext, Int, Map, Time, UtcDateTime, Value,
+    Amount, CompactString, Currency, Date, DateTime, Decimal, Ext, Int, Map, Time, UtcDateTime,
+    Value,
 };
 
 use crate::{Error, Limits, Serializer};
+
+/// The map keys of PySOA's envelope, job, action and error, which make up most of the texts in a message: one of
+/// these is recognized by its bytes and held as a static text, skipping UTF-8 validation and a copy.
+fn protocol_key(bytes: &[u8]) -> Option<&'static str> {
+    Some(match bytes {
+        b"request_id" => "request_id",
+        b"meta" => "meta",
+        b"body" => "body",
+        b"reply_to" => "reply_to",
+        b"client_version" => "client_version",
+        b"__expiry__" => "__expiry__",
+        b"control" => "control",
+        b"context" => "context",
+        b"actions" => "actions",
+        b"action" => "action",
+        b"continue_on_error" => "continue_on_error",
+        b"suppress_response" => "suppress_response",
+        b"timeout" => "timeout",
+        b"switches" => "switches",
+        b"correlation_id" => "correlation_id",
+        b"caller" => "caller",
+        b"calling_service" => "calling_service",
+        b"errors" => "errors",
+        b"code" => "code",
+        b"message" => "message",
+        b"field" => "field",
+        b"traceback" => "traceback",
+        b"variables" => "variables",
+        b"denied_permissions" => "denied_permissions",
+        b"is_caller_error" => "is_caller_error",
+        _ => return None,
+    })
+}
 
 /// How date-times are turned into microseconds on the wire.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -481,6 +515,9 @@ impl<'a> Decoder<'a> {
 
     fn str(&mut self, len: usize) -> Result<Value, Error> {
         let bytes = self.take(len)?;
+        if let Some(key) = protocol_key(bytes) {
+            return Ok(Value::String(CompactString::const_new(key)));
+        }
         Ok(match std::str::from_utf8(bytes) {
             Ok(s) => Value::from(s),
             Err(_) => Value::NonUtf8String(bytes.to_vec()),
@@ -585,6 +622,43 @@ impl<'a> Decoder<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn protocol_keys_decode_to_their_own_text() {
+        let keys = [
+            "request_id",
+            "meta",
+            "body",
+            "reply_to",
+            "client_version",
+            "__expiry__",
+            "control",
+            "context",
+            "actions",
+            "action",
+            "continue_on_error",
+            "suppress_response",
+            "timeout",
+            "switches",
+            "correlation_id",
+            "caller",
+            "calling_service",
+            "errors",
+            "code",
+            "message",
+            "field",
+            "traceback",
+            "variables",
+            "denied_permissions",
+            "is_caller_error",
+        ];
+        for key in keys {
+            assert_eq!(protocol_key(key.as_bytes()), Some(key));
+        }
+        for other in ["", "data", "Meta", "body ", "request_i"] {
+            assert_eq!(protocol_key(other.as_bytes()), None);
+        }
+    }
 
     #[test]
     fn pysoa_micros_matches_python_examples() {

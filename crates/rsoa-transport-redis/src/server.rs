@@ -282,7 +282,7 @@ fn accept(shared: &Shared, bytes: &Bytes) -> Option<ReceivedJob> {
         return drop_it("the request has no meta.reply_to to answer to");
     };
     let reply = Reply {
-        key: format!("{KEY_PREFIX}{reply_to}"),
+        key: [KEY_PREFIX, reply_to].concat(),
         version: decoded.version,
         serializer,
         caller_flag: message::wants_caller_flag(&decoded.meta),
