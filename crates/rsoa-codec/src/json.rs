@@ -17,9 +17,9 @@
 
 use std::fmt::Write as _;
 
-use rsoa_protocol::{Int, Map, Value};
+use rsoa_protocol::{Int, JobRequest, JobResponse, Map, Value};
 
-use crate::{Error, Limits, Serializer};
+use crate::{envelope, Error, Limits, Serializer};
 
 /// The `application/json` serializer.
 ///
@@ -63,6 +63,33 @@ impl Serializer for JsonSerializer {
         Ok(())
     }
 
+    fn encode_request_into(
+        &self,
+        request_id: &Value,
+        meta: &Map,
+        job: &JobRequest,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        let mut sink = Sink::default();
+        envelope::request(&mut sink, request_id, meta, job)?;
+        out.extend_from_slice(sink.out.as_bytes());
+        Ok(())
+    }
+
+    fn encode_response_into(
+        &self,
+        request_id: &Value,
+        meta: &Map,
+        job: &JobResponse,
+        with_is_caller_error: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        let mut sink = Sink::default();
+        envelope::response(&mut sink, request_id, meta, job, with_is_caller_error)?;
+        out.extend_from_slice(sink.out.as_bytes());
+        Ok(())
+    }
+
     fn decode(&self, bytes: &[u8]) -> Result<Value, Error> {
         if bytes.len() > self.limits.max_size {
             return Err(Error::TooLarge {
@@ -83,6 +110,76 @@ impl Serializer for JsonSerializer {
             return Err(reader.invalid("extra data after the value"));
         }
         Ok(value)
+    }
+}
+
+/// JSON written a piece at a time, with Python's separators: `", "` between items, `": "` after keys.
+#[derive(Default)]
+struct Sink {
+    out: String,
+    /// For each open container: whether it is an array, and how many items it holds so far.
+    open: Vec<(bool, usize)>,
+}
+
+impl Sink {
+    /// Before a value: in an array, the separator from the previous item.
+    fn item(&mut self) {
+        if let Some((true, count)) = self.open.last_mut() {
+            if *count > 0 {
+                self.out.push_str(", ");
+            }
+            *count += 1;
+        }
+    }
+}
+
+impl envelope::Sink for Sink {
+    fn begin_map(&mut self, _len: usize) -> Result<(), Error> {
+        self.item();
+        self.out.push('{');
+        self.open.push((false, 0));
+        Ok(())
+    }
+
+    fn begin_array(&mut self, _len: usize) -> Result<(), Error> {
+        self.item();
+        self.out.push('[');
+        self.open.push((true, 0));
+        Ok(())
+    }
+
+    fn key(&mut self, key: &str) -> Result<(), Error> {
+        if let Some((false, count)) = self.open.last_mut() {
+            if *count > 0 {
+                self.out.push_str(", ");
+            }
+            *count += 1;
+        }
+        write_str(&mut self.out, key.chars());
+        self.out.push_str(": ");
+        Ok(())
+    }
+
+    fn text(&mut self, text: &str) -> Result<(), Error> {
+        self.item();
+        write_str(&mut self.out, text.chars());
+        Ok(())
+    }
+
+    fn value(&mut self, value: &Value) -> Result<(), Error> {
+        self.item();
+        write_value(&mut self.out, value)
+    }
+
+    fn entries(&mut self, map: &Map) -> Result<(), Error> {
+        self.item();
+        write_map(&mut self.out, map)
+    }
+
+    fn end(&mut self) {
+        if let Some((array, _)) = self.open.pop() {
+            self.out.push(if array { ']' } else { '}' });
+        }
     }
 }
 

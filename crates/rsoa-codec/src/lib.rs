@@ -23,8 +23,9 @@
 
 use std::fmt;
 
-use rsoa_protocol::Value;
+use rsoa_protocol::{JobRequest, JobResponse, Map, Value};
 
+mod envelope;
 mod json;
 mod msgpack;
 
@@ -50,6 +51,44 @@ pub trait Serializer: Send + Sync + fmt::Debug + 'static {
 
     /// Decodes exactly one value that fills all of `bytes`.
     fn decode(&self, bytes: &[u8]) -> Result<Value, Error>;
+
+    /// Appends the envelope `{request_id, meta, body}` of a request whose body is `job`: the bytes (or the error)
+    /// of [`Serializer::encode_into`] on that envelope built as a value. The built-in serializers write it
+    /// straight from `job`, without building and dropping the value; this default builds it.
+    fn encode_request_into(
+        &self,
+        request_id: &Value,
+        meta: &Map,
+        job: &JobRequest,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        self.encode_into(&envelope(request_id, meta, job.to_value()), out)
+    }
+
+    /// Appends the envelope `{request_id, meta, body}` of a response whose body is `job` (with `is_caller_error`
+    /// in its errors when `with_is_caller_error`), like [`Serializer::encode_request_into`].
+    fn encode_response_into(
+        &self,
+        request_id: &Value,
+        meta: &Map,
+        job: &JobResponse,
+        with_is_caller_error: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        self.encode_into(
+            &envelope(request_id, meta, job.to_value(with_is_caller_error)),
+            out,
+        )
+    }
+}
+
+/// The envelope `{request_id, meta, body}` in PySOA's key order, as a value.
+fn envelope(request_id: &Value, meta: &Map, body: Value) -> Value {
+    let mut map = Map::with_capacity(3);
+    map.push("request_id", request_id.clone());
+    map.push("meta", meta.clone());
+    map.push("body", body);
+    Value::Map(map)
 }
 
 /// The built-in serializer registered under a MIME type, as PySOA looks one up from a `content-type` header.

@@ -32,11 +32,11 @@
 use rmp::encode;
 use rmp::Marker;
 use rsoa_protocol::{
-    Amount, CompactString, Currency, Date, DateTime, Decimal, Ext, Int, Map, Time, UtcDateTime,
-    Value,
+    Amount, CompactString, Currency, Date, DateTime, Decimal, Ext, Int, JobRequest, JobResponse,
+    Map, Time, UtcDateTime, Value,
 };
 
-use crate::{Error, Limits, Serializer};
+use crate::{envelope, Error, Limits, Serializer};
 
 /// The map keys of PySOA's envelope, job, action and error, which make up most of the texts in a message: one of
 /// these is recognized by its bytes and held as a static text, skipping UTF-8 validation and a copy.
@@ -140,6 +140,28 @@ impl Serializer for MsgpackSerializer {
         Encoder { config: self, out }.value(value)
     }
 
+    fn encode_request_into(
+        &self,
+        request_id: &Value,
+        meta: &Map,
+        job: &JobRequest,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        envelope::request(&mut Encoder { config: self, out }, request_id, meta, job)
+    }
+
+    fn encode_response_into(
+        &self,
+        request_id: &Value,
+        meta: &Map,
+        job: &JobResponse,
+        with_is_caller_error: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        let mut encoder = Encoder { config: self, out };
+        envelope::response(&mut encoder, request_id, meta, job, with_is_caller_error)
+    }
+
     fn decode(&self, bytes: &[u8]) -> Result<Value, Error> {
         if bytes.len() > self.limits.max_size {
             return Err(Error::TooLarge {
@@ -231,6 +253,34 @@ fn len_u32(len: usize, what: &str) -> Result<u32, Error> {
             format!("{what} of {len} is longer than MessagePack allows"),
         )
     })
+}
+
+impl envelope::Sink for Encoder<'_> {
+    fn begin_map(&mut self, len: usize) -> Result<(), Error> {
+        written(encode::write_map_len(self.out, len_u32(len, "map")?))
+    }
+
+    fn begin_array(&mut self, len: usize) -> Result<(), Error> {
+        written(encode::write_array_len(self.out, len_u32(len, "array")?))
+    }
+
+    fn key(&mut self, key: &str) -> Result<(), Error> {
+        self.str_bytes(key.as_bytes())
+    }
+
+    fn text(&mut self, text: &str) -> Result<(), Error> {
+        self.str_bytes(text.as_bytes())
+    }
+
+    fn value(&mut self, value: &Value) -> Result<(), Error> {
+        Encoder::value(self, value)
+    }
+
+    fn entries(&mut self, map: &Map) -> Result<(), Error> {
+        self.map(map)
+    }
+
+    fn end(&mut self) {}
 }
 
 impl Encoder<'_> {

@@ -829,23 +829,33 @@ impl JobResponse {
         Value::Map(map)
     }
 
-    /// Like [`JobResponse::from_value`], moving the action bodies out of `value` instead of copying them.
+    /// Like [`JobResponse::from_value`], moving the context and the action bodies out of `value` instead of
+    /// copying them.
     pub fn from_owned_value(mut value: Value) -> Result<JobResponse, ValueError> {
         let mut bodies = Vec::new();
-        if let Some(Value::Array(actions)) = value.as_map_mut().and_then(|m| m.get_mut("actions")) {
-            bodies = actions
-                .iter_mut()
-                .map(|action| match action.as_map_mut()?.get_mut("body")? {
-                    Value::Map(body) => Some(std::mem::take(body)),
-                    _ => None,
-                })
-                .collect();
+        let mut context = None;
+        if let Some(map) = value.as_map_mut() {
+            if let Some(Value::Array(actions)) = map.get_mut("actions") {
+                bodies = actions
+                    .iter_mut()
+                    .map(|action| match action.as_map_mut()?.get_mut("body")? {
+                        Value::Map(body) => Some(std::mem::take(body)),
+                        _ => None,
+                    })
+                    .collect();
+            }
+            if let Some(Value::Map(taken)) = map.get_mut("context") {
+                context = Some(std::mem::take(taken));
+            }
         }
         let mut job = JobResponse::from_value(&value)?;
         for (action, body) in job.actions.iter_mut().zip(bodies) {
             if let Some(body) = body {
                 action.body = body;
             }
+        }
+        if let Some(context) = context {
+            job.context = context;
         }
         Ok(job)
     }

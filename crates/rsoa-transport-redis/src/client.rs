@@ -132,21 +132,22 @@ impl ClientTransport for RedisClientTransport {
             };
             meta.insert("reply_to", reply_to);
             message::set_expiry(&mut meta, message::now() + expiry_seconds as f64);
-            let envelope = message::envelope(Value::from(request_id), meta, job.into_value());
             let limit = settings.max_message_size(false);
-            let frames =
-                match message::encode(self.serializer, self.version, &envelope, limit, None) {
-                    Ok(frames) => frames,
-                    Err(EncodeError::TooLarge { size, limit }) => {
-                        return Err(Error::MessageTooLarge { size, limit })
-                    }
-                    Err(EncodeError::NotSerializable(e)) => {
-                        return Err(Error::invalid_message(
-                            "the request cannot be serialized",
-                            e,
-                        ))
-                    }
-                };
+            let write = |serializer: &dyn Serializer, out: &mut Vec<u8>| {
+                serializer.encode_request_into(&Value::from(request_id), &meta, &job, out)
+            };
+            let frames = match message::encode(self.serializer, self.version, write, limit, None) {
+                Ok(frames) => frames,
+                Err(EncodeError::TooLarge { size, limit }) => {
+                    return Err(Error::MessageTooLarge { size, limit })
+                }
+                Err(EncodeError::NotSerializable(e)) => {
+                    return Err(Error::invalid_message(
+                        "the request cannot be serialized",
+                        e,
+                    ))
+                }
+            };
             if let Some(threshold) = settings.log_threshold(false) {
                 let size: usize = frames.iter().map(Vec::len).sum();
                 if size > threshold {

@@ -14,13 +14,13 @@ pub(crate) enum EncodeError {
     TooLarge { size: usize, limit: usize },
 }
 
-/// Serializes an envelope and frames it: one frame, or `ceil(len / threshold)` chunks when `chunk_threshold` is
-/// set and the message is larger (only v3 can carry chunks; for older versions a message that would need them is
-/// too large, as in PySOA).
+/// Serializes an envelope (`write` appends it with the serializer it is given) and frames it: one frame, or
+/// `ceil(len / threshold)` chunks when `chunk_threshold` is set and the message is larger (only v3 can carry
+/// chunks; for older versions a message that would need them is too large, as in PySOA).
 pub(crate) fn encode(
     serializer: &dyn Serializer,
     version: ProtocolVersion,
-    envelope: &Value,
+    write: impl FnOnce(&dyn Serializer, &mut Vec<u8>) -> Result<(), rsoa_codec::Error>,
     max_size: usize,
     chunk_threshold: Option<usize>,
 ) -> Result<Vec<Vec<u8>>, EncodeError> {
@@ -29,9 +29,7 @@ pub(crate) fn encode(
     let mut frame = Vec::with_capacity(256);
     frame::write_prefix(&mut frame, version, mime, None);
     let header = frame.len();
-    serializer
-        .encode_into(envelope, &mut frame)
-        .map_err(EncodeError::NotSerializable)?;
+    write(serializer, &mut frame).map_err(EncodeError::NotSerializable)?;
     let size = frame.len() - header;
     if size > max_size {
         return Err(EncodeError::TooLarge {
@@ -57,15 +55,6 @@ pub(crate) fn encode(
         }
         _ => Ok(vec![frame]),
     }
-}
-
-/// The envelope `{request_id, meta, body}` in PySOA's key order.
-pub(crate) fn envelope(request_id: Value, meta: Map, body: Value) -> Value {
-    let mut map = Map::with_capacity(3);
-    map.push("request_id", request_id);
-    map.push("meta", meta);
-    map.push("body", body);
-    Value::Map(map)
 }
 
 /// A decoded message.

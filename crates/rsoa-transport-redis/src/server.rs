@@ -335,6 +335,18 @@ impl ServerTransport for RedisServerTransport {
     }
 }
 
+/// Writes the envelope of a response straight from the typed job, with no value built for it.
+fn write_response<'a>(
+    request_id: &'a Value,
+    meta: &'a Map,
+    job: &'a JobResponse,
+    with_is_caller_error: bool,
+) -> impl FnOnce(&dyn Serializer, &mut Vec<u8>) -> Result<(), rsoa_codec::Error> + 'a {
+    move |serializer, out| {
+        serializer.encode_response_into(request_id, meta, job, with_is_caller_error, out)
+    }
+}
+
 /// Answers one request: frames the response (chunked if needed) and pushes it to the request's reply queue; a
 /// response too large or not serializable is replaced by PySOA's job error.
 async fn send_reply(
@@ -350,12 +362,12 @@ async fn send_reply(
     let mut meta = Arc::unwrap_or_clone(meta);
     let ttl = settings.message_expiry_in_seconds;
     message::set_expiry(&mut meta, message::now() + ttl as f64);
-    let mut envelope = message::envelope(request_id, meta, response.into_value(reply.caller_flag));
     let limit = settings.max_message_size(true);
+    let respond = |job| write_response(&request_id, &meta, job, reply.caller_flag);
     let frames = match message::encode(
         reply.serializer,
         reply.version,
-        &envelope,
+        respond(&response),
         limit,
         settings.chunk_threshold(),
     ) {
@@ -380,13 +392,10 @@ async fn send_reply(
                 }
             };
             let replacement = JobResponse::from_errors(vec![WireError::new(code, message)]);
-            if let Value::Map(parts) = &mut envelope {
-                parts.insert("body", replacement.into_value(reply.caller_flag));
-            }
             message::encode(
                 shared.default,
                 ProtocolVersion::V3,
-                &envelope,
+                respond(&replacement),
                 usize::MAX,
                 None,
             )
