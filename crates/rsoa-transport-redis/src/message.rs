@@ -85,19 +85,27 @@ pub(crate) fn decode(
     let value = serializer
         .decode(payload)
         .map_err(|e| format!("cannot decode the message: {e}"))?;
-    let Value::Map(mut map) = value else {
+    let Value::Map(map) = value else {
         return Err(format!("the message is a {}, not a map", value.kind()));
     };
-    let meta = match map.remove("meta") {
+    // The envelope is taken apart in one pass (a repeated key: the last one counts, as in a Python dict).
+    let (mut request_id, mut meta, mut body) = (Value::Null, None, Value::Null);
+    for (key, value) in map {
+        match key.as_str() {
+            Some("request_id") => request_id = value,
+            Some("meta") => meta = Some(value),
+            Some("body") => body = value,
+            _ => {}
+        }
+    }
+    let meta = match meta {
         None => Map::new(),
         Some(Value::Map(meta)) => meta,
         Some(other) => return Err(format!("meta is a {}, not a map", other.kind())),
     };
-    let request_id = match map.remove("request_id") {
-        None | Some(Value::Null) => return Err("the message has no request_id".to_owned()),
-        Some(id) => id,
-    };
-    let body = map.remove("body").unwrap_or_default();
+    if request_id.is_null() {
+        return Err("the message has no request_id".to_owned());
+    }
     Ok(Decoded {
         request_id,
         meta,
