@@ -140,13 +140,13 @@ struct Push<'a> {
 
 impl Push<'_> {
     fn ttl(&self) -> RedisValue {
-        RedisValue::Integer(i64::try_from(self.ttl_seconds).unwrap_or(i64::MAX))
+        int_arg(self.ttl_seconds)
     }
 }
 
-/// A queue capacity as a script argument.
-fn capacity_arg(capacity: u64) -> RedisValue {
-    RedisValue::Integer(i64::try_from(capacity).unwrap_or(i64::MAX))
+/// A count or a number of seconds as a script argument (Redis integers are signed; larger values saturate).
+fn int_arg(n: u64) -> RedisValue {
+    RedisValue::Integer(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 /// The per-frame outcome of a push script's reply: an array of `count` flags, 1 for a frame pushed.
@@ -474,7 +474,7 @@ impl Pusher {
     async fn push_one(&self, capacity: u64, push: &Push<'_>) -> Result<bool, RedisError> {
         let args = [
             push.ttl(),
-            capacity_arg(capacity),
+            int_arg(capacity),
             RedisValue::Bytes(push.frame.clone()),
         ];
         match self
@@ -513,10 +513,10 @@ impl Pusher {
                 .map(|pushed| vec![pushed]);
         }
         if !self.cluster && frames.iter().any(|f| f.frame.len() >= LARGE_FRAME) {
-            return self.push_then_check(capacity_arg(capacity), frames).await;
+            return self.push_then_check(int_arg(capacity), frames).await;
         }
         let mut args = Vec::with_capacity(1 + 2 * frames.len());
-        args.push(capacity_arg(capacity));
+        args.push(int_arg(capacity));
         for f in frames {
             args.push(f.ttl());
             args.push(RedisValue::Bytes(f.frame.clone()));
