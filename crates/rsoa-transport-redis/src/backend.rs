@@ -16,6 +16,7 @@ use fred::types::{ClusterHash, CustomCommand, Key};
 use rsoa_transport::{BoxFuture, Error as TransportError};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::replies::{Replies, ReplySettings};
 use crate::ring::{reply_master_index, RoundRobin};
 use crate::settings::{BackendSettings, BackendType, ConnectionSettings};
 use crate::{Error, RedisSettings};
@@ -70,8 +71,15 @@ return pushed";
 /// of its `MULTI` to another node, unchecked.
 const LARGE_FRAME: usize = 4096;
 
-/// How many idle blocking connections a master keeps for reuse.
-const MAX_IDLE_BLOCKING: usize = 512;
+/// How many idle blocking connections a master keeps for reuse (a server's receivers; clients wait on
+/// [`Replies`]).
+const MAX_IDLE_BLOCKING: usize = 64;
+
+/// How long a reply listener's wake key lives after its last wake.
+pub(crate) const WAKE_TTL_SECONDS: u64 = 60;
+
+/// What a wake pushes (nothing reads it).
+pub(crate) const WAKE: &[u8] = b"wake";
 
 /// At most this many frames go into one batched push.
 const MAX_BATCH: usize = 64;
@@ -89,6 +97,9 @@ pub(crate) struct BackendInner {
     pub(crate) settings: RedisSettings,
     pub(crate) masters: Vec<Arc<Master>>,
     round_robin: RoundRobin,
+    /// What starts every client id of this backend's transports: on a cluster a hash tag (`{…}`), so that all of
+    /// a process's reply queues share a hash slot and one `BLPOP` can wait on many of them; elsewhere empty.
+    pub(crate) client_id_prefix: String,
 }
 
 pub(crate) struct Master {
@@ -101,11 +112,13 @@ pub(crate) struct Master {
     in_flight: AtomicUsize,
     /// Frames for the batcher task, which pushes whatever has queued up in one call.
     batch: mpsc::UnboundedSender<Queued>,
+    /// The connections that wait for responses to this process's calls.
+    pub(crate) replies: Arc<Replies>,
 }
 
 /// What pushes to one master: its pool and scripts. Shared by the backend and the master's batcher task.
 pub(crate) struct Pusher {
-    label: String,
+    pub(crate) label: String,
     pool: Pool,
     cluster: bool,
     script: Script,
@@ -325,6 +338,14 @@ impl RedisBackend {
             }
         }
         let connect_timeout = seconds(connection.socket_connect_timeout);
+        let backend_id = uuid::Uuid::new_v4().simple().to_string();
+        let cluster = settings.backend_type == BackendType::Cluster;
+        let client_id_prefix = if cluster {
+            ["{", &backend_id, "}"].concat()
+        } else {
+            String::new()
+        };
+        let runtime = tokio::runtime::Handle::current();
         let max_delay_ms = (connection.reconnect_max_delay * 1000.0).clamp(10.0, 60_000.0) as u32;
         let mut masters = Vec::with_capacity(configs.len());
         for (label, config) in configs {
@@ -383,8 +404,27 @@ impl RedisBackend {
             });
             let (batch, queued) = mpsc::unbounded_channel();
             tokio::spawn(batcher(pusher.clone(), settings.queue_capacity, queued));
+            let replies = Replies::new(
+                ReplySettings {
+                    label: pusher.label.clone(),
+                    template: template.clone(),
+                    connect_timeout,
+                    max_connections: settings.reply_connections.max(1),
+                    per_connection: settings.replies_per_connection.max(1),
+                    idle_timeout: seconds(settings.idle_connection_timeout_in_seconds),
+                    wake_prefix: format!(
+                        "{}rsoa.wake.{client_id_prefix}{backend_id}.{}.",
+                        crate::ring::KEY_PREFIX,
+                        masters.len()
+                    ),
+                    pusher: pusher.clone(),
+                    queue_capacity: settings.queue_capacity,
+                },
+                runtime.clone(),
+            );
             masters.push(Arc::new(Master {
                 pusher,
+                replies: Arc::new(replies),
                 template,
                 idle: Mutex::new(Vec::new()),
                 connect_timeout,
@@ -398,6 +438,7 @@ impl RedisBackend {
                 settings,
                 masters,
                 round_robin,
+                client_id_prefix,
             }),
         })
     }
@@ -407,9 +448,19 @@ impl RedisBackend {
         &self.inner.settings
     }
 
-    /// Closes every connection.
+    /// How many connections wait for responses to this process's calls, per master (in ring order).
+    pub fn reply_connections(&self) -> Vec<usize> {
+        self.inner
+            .masters
+            .iter()
+            .map(|m| m.replies.connections())
+            .collect()
+    }
+
+    /// Closes every connection. Calls still waiting for a response fail with a closed-transport error.
     pub async fn close(&self) {
         for master in &self.inner.masters {
+            master.replies.close().await;
             let idle: Vec<_> = std::mem::take(&mut *lock(&master.idle));
             for client in idle {
                 let _ = client.quit().await;
@@ -485,6 +536,20 @@ impl Pusher {
             Err(e) if e.details().contains("queue full") => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// Pushes a wake for a reply listener (see `replies`), through PySOA's script like any other frame.
+    pub(crate) async fn push_wake(&self, capacity: u64, key: &str) -> Result<bool, RedisError> {
+        let frame = Bytes::from_static(WAKE);
+        self.push_one(
+            capacity,
+            &Push {
+                key,
+                ttl_seconds: WAKE_TTL_SECONDS,
+                frame: &frame,
+            },
+        )
+        .await
     }
 
     /// After a failed push: a master demoted by a failover (`READONLY`, while the connection stayed up) is
@@ -780,18 +845,7 @@ impl BackendInner {
         let client = match reused {
             Some(client) => client,
             None => {
-                let client = master.template.clone_new();
-                match tokio::time::timeout(master.connect_timeout, client.init()).await {
-                    Ok(Ok(_)) => client,
-                    Ok(Err(e)) => return Err(connection_error(&master, &e)),
-                    Err(_) => {
-                        let _ = client.quit().await;
-                        return Err(TransportError::connection(format!(
-                            "{}: no connection within {:?}",
-                            master.label, master.connect_timeout
-                        )));
-                    }
-                }
+                open_connection(&master.template, &master.label, master.connect_timeout).await?
             }
         };
         Ok(BlockingConnection {
@@ -799,6 +853,31 @@ impl BackendInner {
             master,
             clean: false,
         })
+    }
+}
+
+/// Opens a fresh connection with the settings of `template`, within `timeout`.
+pub(crate) async fn open_connection(
+    template: &fred::prelude::Client,
+    label: &str,
+    timeout: Duration,
+) -> Result<fred::prelude::Client, TransportError> {
+    let client = template.clone_new();
+    match tokio::time::timeout(timeout, client.init()).await {
+        Ok(Ok(_)) => Ok(client),
+        Ok(Err(e)) => {
+            let _ = client.quit().await;
+            Err(TransportError::Connection {
+                message: format!("{label}: {e}"),
+                source: Some(Box::new(e)),
+            })
+        }
+        Err(_) => {
+            let _ = client.quit().await;
+            Err(TransportError::connection(format!(
+                "{label}: no connection within {timeout:?}"
+            )))
+        }
     }
 }
 

@@ -6,9 +6,6 @@
 //! chunks can never interleave, a late response lands where nobody reads, and Redis expires it.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -18,10 +15,12 @@ use rsoa_transport::{
     BoxFuture, ClientRequest, ClientResponse, ClientTransport, Error, PendingResponse,
 };
 
-use crate::backend::{BlockingConnection, RedisBackend};
+use crate::backend::{RedisBackend, WAKE, WAKE_TTL_SECONDS};
 use crate::frame::{self, ProtocolVersion};
 use crate::message::{self, EncodeError};
+use crate::replies::Waiter;
 use crate::ring::{service_queue_key, KEY_PREFIX};
+use crate::SerializerSettings;
 
 /// A client transport to one service over the Redis gateway.
 ///
@@ -58,20 +57,91 @@ impl fmt::Debug for RedisClientTransport {
 }
 
 impl RedisClientTransport {
-    /// A transport to `service` on `backend`, checking the backend's settings for a client.
+    /// A transport to `service` on `backend`, with the backend's serializer and protocol version, checking the
+    /// backend's settings for a client.
     pub fn new(
         backend: &RedisBackend,
         service: &str,
     ) -> Result<RedisClientTransport, crate::Error> {
-        let settings = backend.settings();
+        RedisClientTransport::builder(backend, service).build()
+    }
+
+    /// A transport to `service` whose serializer or protocol version differ from the backend's, as PySOA lets each
+    /// service's client settings choose them. Every service shares the backend's connections.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use rsoa_transport_redis::{RedisBackend, RedisClientTransport, RedisSettings};
+    ///
+    /// let backend = RedisBackend::connect(RedisSettings::standard(["127.0.0.1:6379"])).await?;
+    /// // This service still reads JSON over framing version 2; the others on the backend use MessagePack.
+    /// let legacy = RedisClientTransport::builder(&backend, "legacy")
+    ///     .serializer("json")
+    ///     .protocol_version(2)
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn builder<'a>(
+        backend: &'a RedisBackend,
+        service: &str,
+    ) -> RedisClientTransportBuilder<'a> {
+        RedisClientTransportBuilder {
+            backend,
+            service: service.to_owned(),
+            serializer: None,
+            protocol_version: None,
+        }
+    }
+}
+
+/// Builds a [`RedisClientTransport`] with its own serializer or protocol version; see
+/// [`RedisClientTransport::builder`].
+#[derive(Debug)]
+#[must_use]
+pub struct RedisClientTransportBuilder<'a> {
+    backend: &'a RedisBackend,
+    service: String,
+    serializer: Option<String>,
+    protocol_version: Option<u8>,
+}
+
+impl RedisClientTransportBuilder<'_> {
+    /// The serializer requests are written with: `msgpack` or `json` (or PySOA's class paths for them, as in
+    /// `default_serializer_config.path`). Responses are read with the one their `content-type` names.
+    pub fn serializer(mut self, path: impl Into<String>) -> Self {
+        self.serializer = Some(path.into());
+        self
+    }
+
+    /// The framing version requests are sent in (1, 2 or 3), as the `protocol_version` setting.
+    pub fn protocol_version(mut self, version: u8) -> Self {
+        self.protocol_version = Some(version);
+        self
+    }
+
+    /// The transport, or the setting that is wrong.
+    pub fn build(self) -> Result<RedisClientTransport, crate::Error> {
+        let backend = self.backend;
+        let mut settings = backend.settings().clone();
+        if let Some(path) = self.serializer {
+            settings.default_serializer_config = SerializerSettings { path };
+        }
+        if let Some(version) = self.protocol_version {
+            settings.protocol_version = Some(version);
+        }
         settings.validate_client()?;
         let mime = settings.default_serializer_config.mime_type()?;
-        let client_id = uuid::Uuid::new_v4().simple().to_string();
+        let client_id = [
+            backend.inner.client_id_prefix.as_str(),
+            &uuid::Uuid::new_v4().simple().to_string(),
+        ]
+        .concat();
+        let service = self.service;
         Ok(RedisClientTransport {
             backend: backend.clone(),
-            service: service.to_owned(),
-            request_key: service_queue_key(service),
+            request_key: service_queue_key(&service),
             reply_prefix: format!("service.{service}.{client_id}!"),
+            service,
             client_id,
             serializer: rsoa_codec::by_mime_type(mime)
                 .ok_or_else(|| crate::Error::Settings(format!("no serializer for {mime}")))?,
@@ -154,40 +224,70 @@ impl ClientTransport for RedisClientTransport {
                     tracing::warn!(target: "rsoa::transport::oversized_message", service = %self.service, size, "large request");
                 }
             }
-            // The reply's BLPOP goes out before the request, on its own connection, so that the response is
-            // handed over the moment the server pushes it, and nothing is left to do between the push and the pop.
-            let pending = if suppress {
-                None
-            } else {
-                let connection = inner.blocking(inner.reply_master(&reply_key)).await?;
-                let default = self.serializer;
-                let wait = expiry.map_or(settings.receive_timeout_in_seconds as f64, |t| {
-                    t.as_secs_f64()
-                });
-                let mut pending = PendingResponse::new(async move {
-                    receive(connection, &reply_key, request_id, wait, default).await
-                });
-                // Polling once sends the BLPOP; the caller's await polls again with its own waker.
-                let mut cx = Context::from_waker(Waker::noop());
-                if let Poll::Ready(result) = Pin::new(&mut pending).poll(&mut cx) {
-                    pending = PendingResponse::ready(result);
-                }
-                Some(pending)
-            };
+            // The call takes its place among the reply listeners before the request goes out, so its reply queue is
+            // watched by the time the response can arrive.
             let deadline = expiry.map(|t| Instant::now() + t);
             let master = inner.request_master();
-            match <[Vec<u8>; 1]>::try_from(frames) {
-                Ok([frame]) => {
-                    inner
-                        .push_batched(master, &self.request_key, ttl, Bytes::from(frame), deadline)
-                        .await?
-                }
-                Err(frames) => {
-                    for frame in frames {
+            let (pending, wake) = if suppress {
+                (None, None)
+            } else {
+                let wait =
+                    expiry.unwrap_or(Duration::from_secs(settings.receive_timeout_in_seconds));
+                let until = tokio::time::Instant::now() + wait;
+                let reply_master = inner.reply_master(&reply_key);
+                let assigned = inner.masters[reply_master]
+                    .replies
+                    .wait(reply_key, until, wait)
+                    .await?;
+                let default = self.serializer;
+                let pending = PendingResponse::new(receive(
+                    assigned.waiter,
+                    request_id,
+                    until,
+                    wait,
+                    default,
+                ));
+                (Some(pending), assigned.wake.map(|key| (reply_master, key)))
+            };
+            let push = async {
+                match <[Vec<u8>; 1]>::try_from(frames) {
+                    Ok([frame]) => {
                         inner
-                            .push(master, &self.request_key, ttl, Bytes::from(frame), deadline)
-                            .await?;
+                            .push_batched(
+                                master,
+                                &self.request_key,
+                                ttl,
+                                Bytes::from(frame),
+                                deadline,
+                            )
+                            .await
                     }
+                    Err(frames) => {
+                        for frame in frames {
+                            inner
+                                .push(master, &self.request_key, ttl, Bytes::from(frame), deadline)
+                                .await?;
+                        }
+                        Ok(())
+                    }
+                }
+            };
+            match wake {
+                None => push.await?,
+                Some((reply_master, key)) => {
+                    // The listener is woken beside the request (the request is polled first, so it goes out first).
+                    let wake = inner.push_batched(
+                        reply_master,
+                        &key,
+                        WAKE_TTL_SECONDS,
+                        Bytes::from_static(WAKE),
+                        None,
+                    );
+                    let (pushed, woken) = futures::future::join(push, wake).await;
+                    if let Err(e) = woken {
+                        tracing::debug!(error = %e, "could not wake a reply listener; it looks again within seconds");
+                    }
+                    pushed?;
                 }
             }
             Ok(pending)
@@ -202,19 +302,15 @@ fn invalid(message: impl Into<String>) -> Error {
     }
 }
 
-/// Pops a response (reassembling chunks) from its own reply queue.
+/// Receives a response (reassembling chunks) from the call's own reply queue, as its listener pops it.
 async fn receive(
-    mut connection: BlockingConnection,
-    key: &str,
+    mut waiter: Waiter,
     request_id: u64,
-    wait: f64,
+    deadline: tokio::time::Instant,
+    wait: Duration,
     default: &'static dyn Serializer,
 ) -> Result<ClientResponse, Error> {
-    let timeout = Duration::try_from_secs_f64(wait).unwrap_or(Duration::MAX);
-    let first = connection
-        .blpop(key, wait)
-        .await?
-        .ok_or(Error::Timeout(timeout))?;
+    let first = waiter.next(deadline, wait).await?;
     let parsed =
         frame::parse(&first).map_err(|e| Error::invalid_message("unreadable response frame", e))?;
     let version = parsed.version;
@@ -240,10 +336,7 @@ async fn receive(
                     break;
                 }
                 expected += 1;
-                let next = connection
-                    .blpop(key, wait)
-                    .await?
-                    .ok_or(Error::Timeout(timeout))?;
+                let next = waiter.next(deadline, wait).await?;
                 let chunk = frame::parse(&next)
                     .map_err(|e| Error::invalid_message("unreadable response chunk", e))?;
                 if chunk.chunk_count.and_then(|c| c.parse::<usize>().ok()) != Some(count) {

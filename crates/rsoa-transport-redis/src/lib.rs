@@ -34,6 +34,7 @@ mod backend;
 mod client;
 mod frame;
 mod message;
+mod replies;
 mod ring;
 mod server;
 mod settings;
@@ -48,7 +49,7 @@ mod test_support;
 extern crate self as rsoa_transport_redis;
 
 pub use backend::RedisBackend;
-pub use client::RedisClientTransport;
+pub use client::{RedisClientTransport, RedisClientTransportBuilder};
 pub use frame::{parse as parse_frame, write as write_frame, Frame, FrameError, ProtocolVersion};
 pub use ring::{reply_master_index, service_queue_key, KEY_PREFIX};
 pub use server::{serve_workers, RedisServerTransport};

@@ -211,6 +211,19 @@ pub struct RedisSettings {
     /// process take several requests per round trip to Redis).
     #[serde(default)]
     pub receive_batch_size: Option<usize>,
+    /// Clients only: the most connections per master that wait for responses (default 8). Each waits on the reply
+    /// queues of many calls at once, so a process never holds more than this (plus two for sending) however many
+    /// calls are in flight.
+    #[serde(default = "defaults::reply_connections")]
+    pub reply_connections: usize,
+    /// Clients only: how many calls one reply connection waits for at once (default 128). Calls beyond
+    /// `reply_connections × replies_per_connection` per master wait inside the process for a place, within their
+    /// own timeouts.
+    #[serde(default = "defaults::replies_per_connection")]
+    pub replies_per_connection: usize,
+    /// Clients only: a reply connection with no call to wait for is closed after this many seconds (default 60).
+    #[serde(default = "defaults::idle_connection_timeout")]
+    pub idle_connection_timeout_in_seconds: f64,
 }
 
 mod defaults {
@@ -228,6 +241,15 @@ mod defaults {
     }
     pub(super) fn receive_timeout() -> u64 {
         5
+    }
+    pub(super) fn reply_connections() -> usize {
+        8
+    }
+    pub(super) fn replies_per_connection() -> usize {
+        128
+    }
+    pub(super) fn idle_connection_timeout() -> f64 {
+        60.0
     }
 }
 
@@ -259,6 +281,9 @@ impl RedisSettings {
             protocol_version: None,
             chunk_messages_larger_than_bytes: None,
             receive_batch_size: None,
+            reply_connections: defaults::reply_connections(),
+            replies_per_connection: defaults::replies_per_connection(),
+            idle_connection_timeout_in_seconds: defaults::idle_connection_timeout(),
         }
     }
 
@@ -325,6 +350,22 @@ impl RedisSettings {
             ));
         }
         self.protocol_version()?;
+        if self.reply_connections == 0 {
+            return Err(Error::Settings(
+                "reply_connections: must be at least 1".to_owned(),
+            ));
+        }
+        if self.replies_per_connection == 0 {
+            return Err(Error::Settings(
+                "replies_per_connection: must be at least 1".to_owned(),
+            ));
+        }
+        let idle = self.idle_connection_timeout_in_seconds;
+        if idle.is_nan() || idle < 0.0 {
+            return Err(Error::Settings(
+                "idle_connection_timeout_in_seconds: must be zero or more".to_owned(),
+            ));
+        }
         Ok(())
     }
 

@@ -124,7 +124,8 @@ async fn redis_cluster_carries_every_call() {
     let served = Served::start(service(), server_settings, settings()).await;
     let client = &served.client;
     assert_eq!(square_eventually(client, 5).await, 25);
-    // Many calls: their reply queues hash to slots on every node.
+    // Many calls in flight: their reply queues share the backend's hash tag, so one BLPOP waits on many of them
+    // (across slots Redis would refuse it with CROSSSLOT).
     let parallel = client
         .call_actions_parallel(
             "svc",
@@ -142,15 +143,6 @@ async fn redis_cluster_carries_every_call() {
         .await
         .unwrap();
     assert_eq!(big.body["text"].as_str().map(str::len), Some(500_000));
-    // Every node served some of the traffic.
-    for node in &nodes {
-        let stats = command(node.port, &["INFO", "commandstats"]).unwrap();
-        assert!(
-            stats.contains("cmdstat_evalsha") || stats.contains("cmdstat_blpop"),
-            "node {} idle",
-            node.port
-        );
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
