@@ -357,19 +357,12 @@ impl Client {
 
 impl Service {
     /// Awaits a pending response and runs it through the response middleware. A transport that gives up waiting
-    /// on its own (the Redis transport's BLPOP carries the call's timeout) reports the same
+    /// on its own (the Redis transport waits as long as the call's timeout) reports the same
     /// [`CallError::Timeout`] as the client's own timer, whichever of the two ends first.
     async fn receive(&self, pending: PendingResponse) -> Result<ClientResponse, CallError> {
-        let response = pending.await.map_err(|source| match source {
-            rsoa_transport::Error::Timeout(after) => CallError::Timeout {
-                service: self.name.clone(),
-                after,
-            },
-            source => CallError::Transport {
-                service: self.name.clone(),
-                source,
-            },
-        })?;
+        let response = pending
+            .await
+            .map_err(|source| CallError::transport(&self.name, source))?;
         if self.middleware.is_empty() {
             return Ok(response);
         }

@@ -69,6 +69,21 @@ pub enum CallError {
 }
 
 impl CallError {
+    /// A transport's failure for `service`: a transport that gave up waiting (for a response, or for room to send)
+    /// reports the same [`CallError::Timeout`] as the client's own timer.
+    pub(crate) fn transport(service: &str, source: rsoa_transport::Error) -> CallError {
+        match source {
+            rsoa_transport::Error::Timeout(after) => CallError::Timeout {
+                service: service.to_owned(),
+                after,
+            },
+            source => CallError::Transport {
+                service: service.to_owned(),
+                source,
+            },
+        }
+    }
+
     /// Every wire error this call failed with: the job's, or every failing action's.
     pub fn wire_errors(&self) -> Vec<&WireError> {
         match self {

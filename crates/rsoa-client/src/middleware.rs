@@ -86,10 +86,7 @@ impl RequestNext<'_> {
                 .transport
                 .send(request)
                 .await
-                .map_err(|source| CallError::Transport {
-                    service: self.transport.service_name().to_owned(),
-                    source,
-                }),
+                .map_err(|source| CallError::transport(self.transport.service_name(), source)),
         }
     }
 }
