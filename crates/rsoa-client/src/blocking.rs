@@ -10,7 +10,8 @@ use crate::{CallError, Client, IntoBody};
 ///
 /// It owns a small single-threaded Tokio runtime. Any client call, with any options, can be run through
 /// [`BlockingClient::run`]; the common ones have shortcuts. Calling it from inside an async runtime is refused with
-/// [`CallError::BlockingInAsync`] (block there and the runtime's own tasks would starve).
+/// [`CallError::BlockingInAsync`] (block there and the runtime's own tasks would starve); dropping it there is
+/// fine. Over Redis, connect the backend with `RedisBackend::connect_blocking`, which needs no runtime of yours.
 ///
 /// ```
 /// use rsoa_client::blocking::BlockingClient;
@@ -23,7 +24,8 @@ use crate::{CallError, Client, IntoBody};
 #[derive(Debug)]
 pub struct BlockingClient {
     client: Client,
-    runtime: tokio::runtime::Runtime,
+    /// Always `Some` until dropped.
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl BlockingClient {
@@ -32,7 +34,10 @@ impl BlockingClient {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        Ok(BlockingClient { client, runtime })
+        Ok(BlockingClient {
+            client,
+            runtime: Some(runtime),
+        })
     }
 
     /// The async client underneath, to build calls with options for [`BlockingClient::run`].
@@ -55,7 +60,8 @@ impl BlockingClient {
         if tokio::runtime::Handle::try_current().is_ok() {
             return Err(CallError::BlockingInAsync);
         }
-        self.runtime.block_on(call.into_future())
+        let runtime = self.runtime.as_ref().expect("the runtime lives until drop");
+        runtime.block_on(call.into_future())
     }
 
     /// [`Client::call_action`], blocking.
@@ -84,5 +90,41 @@ impl BlockingClient {
         actions: impl IntoIterator<Item = ActionRequest>,
     ) -> Result<Vec<ActionResponse>, CallError> {
         self.run(self.client.call_actions_parallel(service, actions))
+    }
+}
+
+impl Drop for BlockingClient {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks until its tasks stop, which Tokio forbids inside another runtime; there, let
+        // them stop in the background.
+        if let Some(runtime) = self.runtime.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                runtime.shutdown_background();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn refused_inside_a_runtime_and_dropped_there_cleanly() {
+        let client = BlockingClient::new(Client::builder().build()).unwrap();
+        assert!(matches!(
+            client.call_action("svc", "ping", ()),
+            Err(CallError::BlockingInAsync)
+        ));
+        drop(client);
+    }
+
+    #[test]
+    fn dropped_outside_a_runtime() {
+        let client = BlockingClient::new(Client::builder().build()).unwrap();
+        assert!(matches!(
+            client.call_action("svc", "ping", ()),
+            Err(CallError::UnknownService { .. })
+        ));
     }
 }

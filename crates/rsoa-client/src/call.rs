@@ -87,6 +87,7 @@ impl Job {
 /// is expected, and the service's timeout applies.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
+#[must_use]
 pub struct CallOptions {
     /// How long to wait for the response; it also becomes the request's expiry and `control.timeout`.
     pub timeout: Option<Duration>,
@@ -124,51 +125,57 @@ impl Default for CallOptions {
     }
 }
 
-impl CallOptions {
-    /// PySOA's defaults.
-    pub fn new() -> CallOptions {
-        CallOptions::default()
-    }
-}
-
-/// The option setters every call builder has.
+/// The option setters of [`CallOptions`] and of every call builder, each reaching the options through `opts()`.
 macro_rules! option_setters {
     () => {
         /// Waits at most this long for the response (it also becomes the request's expiry).
         pub fn timeout(mut self, timeout: Duration) -> Self {
-            self.options.timeout = Some(timeout);
+            self.opts().timeout = Some(timeout);
             self
         }
 
         /// Turns a switch on for this call.
         pub fn switch(mut self, switch: impl Switch) -> Self {
-            self.options.switches.insert(switch);
+            self.opts().switches.insert(switch);
             self
         }
 
         /// Turns switches on for this call.
         pub fn switches<S: Switch>(mut self, switches: impl IntoIterator<Item = S>) -> Self {
-            self.options.switches.extend(switches);
+            self.opts().switches.extend(switches);
             self
         }
 
         /// Sets the correlation id.
         pub fn correlation_id(mut self, correlation_id: impl Into<String>) -> Self {
-            self.options.correlation_id = Some(correlation_id.into());
+            self.opts().correlation_id = Some(correlation_id.into());
             self
         }
 
         /// Adds a context key for this call.
         pub fn context(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
-            self.options.context.insert(key.into(), value);
+            self.opts().context.insert(key.into(), value);
             self
         }
 
         /// Adds a control key for this call.
         pub fn control_extra(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
-            self.options.control_extra.insert(key.into(), value);
+            self.opts().control_extra.insert(key.into(), value);
             self
         }
+
+        /// Whether action errors are returned as [`CallError::Action`] (the default) or inside the response.
+        pub fn raise_action_errors(mut self, raise: bool) -> Self {
+            self.opts().raise_action_errors = raise;
+            self
+        }
+    };
+}
+
+/// What every call builder has beyond [`CallOptions`]'s setters: replacing them all at once.
+macro_rules! builder_setters {
+    () => {
+        option_setters!();
 
         /// Replaces every option at once, including any set before on this builder.
         pub fn options(mut self, options: CallOptions) -> Self {
@@ -176,12 +183,59 @@ macro_rules! option_setters {
             self
         }
 
-        /// Whether action errors are returned as [`CallError::Action`] (the default) or inside the response.
-        pub fn raise_action_errors(mut self, raise: bool) -> Self {
-            self.options.raise_action_errors = raise;
-            self
+        fn opts(&mut self) -> &mut CallOptions {
+            &mut self.options
         }
     };
+}
+
+/// Options built once and used for many calls, with the same setters as a call.
+///
+/// ```
+/// use std::time::Duration;
+/// use rsoa_client::CallOptions;
+///
+/// let options = CallOptions::new()
+///     .timeout(Duration::from_secs(2))
+///     .switch(5)
+///     .correlation_id("abc")
+///     .continue_on_error(true)
+///     .raise_action_errors(false);
+/// assert_eq!(options.timeout, Some(Duration::from_secs(2)));
+/// assert!(options.switches.is_active(5));
+/// # async fn demo(client: rsoa_client::Client, options: CallOptions) -> Result<(), rsoa_client::CallError> {
+/// let job = client.call_actions("orders", []).options(options).await?;
+/// # Ok(()) }
+/// ```
+impl CallOptions {
+    /// PySOA's defaults.
+    pub fn new() -> CallOptions {
+        CallOptions::default()
+    }
+
+    option_setters!();
+
+    /// Whether a job's later actions still run after one fails (jobs of several actions).
+    pub fn continue_on_error(mut self, continue_on_error: bool) -> Self {
+        self.continue_on_error = continue_on_error;
+        self
+    }
+
+    /// Whether job errors are returned as [`CallError::Job`] (the default) or inside the response.
+    pub fn raise_job_errors(mut self, raise: bool) -> Self {
+        self.raise_job_errors = raise;
+        self
+    }
+
+    /// Whether the server is asked to send no response.
+    pub fn suppress_response(mut self, suppress: bool) -> Self {
+        self.suppress_response = suppress;
+        self
+    }
+
+    fn opts(&mut self) -> &mut CallOptions {
+        self
+    }
 }
 
 /// Failing actions of a response, if any and if they are to be raised.
@@ -250,7 +304,7 @@ impl<'c> CallAction<'c> {
         }
     }
 
-    option_setters!();
+    builder_setters!();
 
     /// Expands objects of `object_type` in the response with these expansions (dotted for nested ones), using the
     /// client's [`ExpansionSettings`](crate::ExpansionSettings).
@@ -344,7 +398,7 @@ impl<'c> CallActions<'c> {
         }
     }
 
-    option_setters!();
+    builder_setters!();
 
     /// Expands objects of `object_type` in the response with these expansions (dotted for nested ones), using the
     /// client's [`ExpansionSettings`](crate::ExpansionSettings).
@@ -426,7 +480,7 @@ impl<'c> CallActionsParallel<'c> {
         }
     }
 
-    option_setters!();
+    builder_setters!();
 
     /// Every outcome, one per action in the order given, whatever the others did.
     pub async fn each(self) -> Vec<Result<ActionResponse, CallError>> {
@@ -478,7 +532,7 @@ impl<'c> CallJobsParallel<'c> {
         }
     }
 
-    option_setters!();
+    builder_setters!();
 
     /// Keeps running each job's later actions after one fails.
     pub fn continue_on_error(mut self, continue_on_error: bool) -> Self {

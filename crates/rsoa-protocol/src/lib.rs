@@ -47,3 +47,27 @@ pub use message::{
 pub use ser::to_value;
 pub use temporal::{Date, DateTime, Time, UtcDateTime};
 pub use value::{CompactString, Ext, Int, Map, Value, PYSOA_EXTENSION_CODES};
+
+/// Python `bytes` in your own types: a [`ByteBuf`] field, or a `Vec<u8>` field with
+/// `#[serde(with = "rsoa_protocol::serde_bytes")]`, becomes [`Value::Bytes`] (MessagePack `bin`) and is read back from
+/// it. A plain `Vec<u8>` is a list of integers to serde, as it would be to PySOA.
+///
+/// ```
+/// use rsoa_protocol::{from_value, to_value, ByteBuf, Value};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Serialize, Deserialize, PartialEq, Debug)]
+/// struct Upload {
+///     #[serde(with = "rsoa_protocol::serde_bytes")]
+///     data: Vec<u8>,
+///     thumbnail: ByteBuf,
+/// }
+///
+/// let upload = Upload { data: vec![0, 159, 255], thumbnail: ByteBuf::from(vec![1]) };
+/// let value = to_value(&upload).unwrap();
+/// assert_eq!(value["data"], Value::Bytes(vec![0, 159, 255]));
+/// assert_eq!(from_value::<Upload>(value).unwrap(), upload);
+/// ```
+pub use serde_bytes;
+#[doc(no_inline)]
+pub use serde_bytes::ByteBuf;

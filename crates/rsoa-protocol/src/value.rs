@@ -21,6 +21,21 @@ use crate::{Amount, Date, DateTime, Decimal, Time, UtcDateTime};
 /// assert_eq!(value.get("number").and_then(Value::as_i64), Some(7));
 /// assert_eq!(value["name"].as_str(), Some("seven"));
 /// ```
+///
+/// # Equality
+///
+/// `==` compares floats as numbers, the way Rust and Python do: `NaN` is not equal to itself, and `-0.0` equals
+/// `0.0`. Maps compare their entries in order. To ask whether two values are the same *on the wire* (same bytes
+/// once encoded), use [`Value::same_as`], which compares floats bit for bit.
+///
+/// ```
+/// use rsoa_protocol::Value;
+///
+/// assert_ne!(Value::from(f64::NAN), Value::from(f64::NAN));
+/// assert!(Value::from(f64::NAN).same_as(&Value::from(f64::NAN)));
+/// assert_eq!(Value::from(-0.0), Value::from(0.0));
+/// assert!(!Value::from(-0.0).same_as(&Value::from(0.0)));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub enum Value {
     /// MessagePack nil, JSON `null`, Python `None`.
@@ -65,6 +80,24 @@ pub enum Value {
 }
 
 impl Value {
+    /// Whether the two values put the same bytes on the wire: like `==`, except that floats are compared bit for
+    /// bit (`NaN` is the same as a `NaN` of the same bits, `-0.0` is not the same as `0.0`), at any depth.
+    pub fn same_as(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Float(a), Value::Float(b)) => a.to_bits() == b.to_bits(),
+            (Value::Array(a), Value::Array(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(a, b)| a.same_as(b))
+            }
+            (Value::Map(a), Value::Map(b)) => {
+                a.len() == b.len()
+                    && a.iter()
+                        .zip(b.iter())
+                        .all(|((ka, va), (kb, vb))| ka.same_as(kb) && va.same_as(vb))
+            }
+            (a, b) => a == b,
+        }
+    }
+
     /// A short name for the variant, used in error messages (`"string"`, `"map"`, …).
     pub fn kind(&self) -> &'static str {
         match self {

@@ -354,6 +354,51 @@ async fn rsoa(
     stats
 }
 
+/// How many connections Redis has open, from `CLIENT LIST` (the query's own included).
+fn connections(port: u16) -> usize {
+    support::command(port, &["CLIENT", "LIST"])
+        .map(|list| list.lines().filter(|l| l.starts_with("id=")).count())
+        .unwrap_or(0)
+}
+
+/// The most connections an rsoa client process holds while `callers` call `echo` concurrently (four calls each),
+/// counted with `CLIENT LIST` beside the server's, and how many calls succeeded.
+async fn client_connections(port: u16, callers: usize) -> (usize, usize) {
+    let server = rsoa_server(port, "bench-connections", 16, false).await;
+    let before = connections(port);
+    let (client_backend, client) = rsoa_client(port, &["bench-connections"]).await;
+    let watching = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let watcher = {
+        let watching = watching.clone();
+        std::thread::spawn(move || {
+            let mut most = 0;
+            while watching.load(std::sync::atomic::Ordering::Relaxed) {
+                most = most.max(connections(port));
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            most
+        })
+    };
+    let request = body(8);
+    let stats = drive(callers, callers * 4, move |_| {
+        let client = client.clone();
+        let body = request.clone();
+        async move {
+            let response = client
+                .call_action("bench-connections", "echo", body)
+                .await
+                .expect("call");
+            std::hint::black_box(response);
+        }
+    })
+    .await;
+    watching.store(false, std::sync::atomic::Ordering::Relaxed);
+    let most = watcher.join().expect("watcher");
+    client_backend.close().await;
+    server.stop();
+    (most.saturating_sub(before), stats.calls)
+}
+
 /// Calls in a block of the interleaved sequential run.
 const BLOCK: usize = 25;
 
@@ -512,4 +557,14 @@ fn main() {
         );
     }
     println!("target: sequential p50 within 1.2x of the floor");
+    if sequential_only {
+        return;
+    }
+    println!("\nConnections one client process holds while its callers call at once (CLIENT LIST; the floor holds one per caller plus one):\n");
+    println!("| callers | calls | rsoa connections | floor connections |");
+    println!("|---:|---:|---:|---:|");
+    for callers in [1_usize, 16, 128, 2_000] {
+        let (used, calls) = runtime.block_on(client_connections(port, callers));
+        println!("| {callers} | {calls} | {used} | {} |", callers + 1);
+    }
 }

@@ -61,6 +61,21 @@ end
 for key, seconds in pairs(ttl) do redis.call('expire', key, seconds) end
 return pushed";
 
+/// Pops every frame waiting in any of `KEYS` (up to 64 per key), for a reply listener that waits on many reply
+/// queues (see `replies`). The reply is flat: the 1-based index of a key in `KEYS`, then a frame popped from it, and
+/// so on, each key's frames in order. `LPOP` with a count needs Redis 6.2, as the server's batched pops do.
+pub(crate) const DRAIN_SCRIPT: &str = "local out = {}
+for i, key in ipairs(KEYS) do
+    local frames = redis.call('lpop', key, 64)
+    if frames then
+        for _, frame in ipairs(frames) do
+            out[#out + 1] = i
+            out[#out + 1] = frame
+        end
+    end
+end
+return out";
+
 /// A batch holding a frame of at least this many bytes is pushed with `RPUSH` and checked after by
 /// [`PUSHED_CHECK_SCRIPT`] instead of passing through [`PUSH_MANY_SCRIPT`]: every string handed to a Lua script is
 /// copied and hashed byte by byte as it becomes a Lua string (Redis 7.0 on Debian), so a 10 KB frame costs Redis
@@ -91,6 +106,20 @@ const MAX_BATCH: usize = 64;
 #[derive(Clone)]
 pub struct RedisBackend {
     pub(crate) inner: Arc<BackendInner>,
+    /// The runtime of a backend connected with [`RedisBackend::connect_blocking`], stopped with the last clone.
+    own_runtime: Option<Arc<OwnRuntime>>,
+}
+
+/// A runtime a backend runs on by itself, for synchronous programs.
+struct OwnRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for OwnRuntime {
+    fn drop(&mut self) {
+        // Never blocks, so the last clone may be dropped anywhere, inside another runtime too.
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 pub(crate) struct BackendInner {
@@ -123,6 +152,7 @@ pub(crate) struct Pusher {
     cluster: bool,
     script: Script,
     many: Script,
+    drain: Script,
 }
 
 /// A frame waiting for the batcher, and where to say how it went.
@@ -401,6 +431,7 @@ impl RedisBackend {
                 cluster: settings.backend_type == BackendType::Cluster,
                 script: Script::from_lua(PUSH_SCRIPT),
                 many: Script::from_lua(PUSH_MANY_SCRIPT),
+                drain: Script::from_lua(DRAIN_SCRIPT),
             });
             let (batch, queued) = mpsc::unbounded_channel();
             tokio::spawn(batcher(pusher.clone(), settings.queue_capacity, queued));
@@ -434,6 +465,7 @@ impl RedisBackend {
         }
         let round_robin = RoundRobin::new(masters.len());
         Ok(RedisBackend {
+            own_runtime: None,
             inner: Arc::new(BackendInner {
                 settings,
                 masters,
@@ -441,6 +473,42 @@ impl RedisBackend {
                 client_id_prefix,
             }),
         })
+    }
+
+    /// Connects from a synchronous program: like [`RedisBackend::connect`], but the backend runs its connections
+    /// on a runtime of its own (one thread), which stops when the last clone of the backend is dropped. Calls made
+    /// through it from [`rsoa_client::blocking::BlockingClient`](https://docs.rs/rsoa-client) need no runtime of
+    /// yours. Inside an async runtime, use [`RedisBackend::connect`] instead.
+    ///
+    /// ```no_run
+    /// use rsoa_client::blocking::BlockingClient;
+    /// use rsoa_client::Client;
+    /// use rsoa_transport_redis::{RedisBackend, RedisClientTransport, RedisSettings};
+    ///
+    /// fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     let backend = RedisBackend::connect_blocking(RedisSettings::standard(["127.0.0.1:6379"]))?;
+    ///     let client = Client::builder().service(RedisClientTransport::new(&backend, "example")?).build();
+    ///     let client = BlockingClient::new(client)?;
+    ///     let status = client.call_action("example", "status", ())?;
+    ///     println!("{:?}", status.body);
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn connect_blocking(settings: RedisSettings) -> Result<RedisBackend, Error> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(Error::Runtime(
+                "connect_blocking cannot run inside an async runtime; await RedisBackend::connect there".to_owned(),
+            ));
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("rsoa-redis")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Runtime(format!("cannot start the backend's runtime: {e}")))?;
+        let mut backend = runtime.block_on(RedisBackend::connect(settings))?;
+        backend.own_runtime = Some(Arc::new(OwnRuntime(Some(runtime))));
+        Ok(backend)
     }
 
     /// The settings this backend was built with.
@@ -536,6 +604,43 @@ impl Pusher {
             Err(e) if e.details().contains("queue full") => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// Pops every frame waiting in `keys` ([`DRAIN_SCRIPT`]): pairs of a key's index in `keys` and a frame.
+    pub(crate) async fn drain(&self, keys: &[&str]) -> Result<Vec<(usize, Bytes)>, RedisError> {
+        let reply = self.eval(&self.drain, DRAIN_SCRIPT, keys, &[]).await?;
+        let RedisValue::Array(items) = reply else {
+            return Err(RedisError::new(
+                ErrorKind::Protocol,
+                format!("unexpected reply to a drain: {reply:?}"),
+            ));
+        };
+        let mut frames = Vec::with_capacity(items.len() / 2);
+        let mut items = items.into_iter();
+        while let (Some(index), Some(frame)) = (items.next(), items.next()) {
+            let frame = match frame {
+                RedisValue::Bytes(b) => b,
+                RedisValue::String(s) => s.into_inner(),
+                other => {
+                    return Err(RedisError::new(
+                        ErrorKind::Protocol,
+                        format!("unexpected frame in a drain: {other:?}"),
+                    ))
+                }
+            };
+            match index {
+                RedisValue::Integer(i) if i >= 1 && (i as usize) <= keys.len() => {
+                    frames.push((i as usize - 1, frame));
+                }
+                other => {
+                    return Err(RedisError::new(
+                        ErrorKind::Protocol,
+                        format!("unexpected key index in a drain: {other:?}"),
+                    ))
+                }
+            }
+        }
+        Ok(frames)
     }
 
     /// Pushes a wake for a reply listener (see `replies`), through PySOA's script like any other frame.

@@ -65,6 +65,10 @@ pub enum Error {
     /// The settings are invalid.
     #[error("invalid Redis transport settings: {0}")]
     Settings(String),
+    /// A runtime for the backend could not be had: none can be started, or a blocking constructor was called
+    /// inside an async runtime.
+    #[error("runtime: {0}")]
+    Runtime(String),
     /// A master could not be reached.
     #[error("cannot connect to Redis ({master}): {message}")]
     Connect {

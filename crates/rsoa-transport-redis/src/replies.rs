@@ -88,7 +88,7 @@ struct Listener {
 
 #[derive(Default)]
 struct ListenerState {
-    waiting: HashMap<String, Waiting>,
+    waiting: HashMap<Arc<str>, Waiting>,
     /// A `BLPOP` over the keys of `waiting`, as they were when it was sent, is out.
     armed: bool,
     /// A frame was pushed to the wake key and has not been popped yet.
@@ -108,7 +108,7 @@ struct Waiting {
 
 /// What a call holds while it waits: the frames popped from its reply queue, in order.
 pub(crate) struct Waiter {
-    key: String,
+    key: Arc<str>,
     listener: Arc<Listener>,
     frames: mpsc::UnboundedReceiver<Delivery>,
 }
@@ -132,7 +132,7 @@ impl Waiter {
 impl Drop for Waiter {
     fn drop(&mut self) {
         // The key stays in a `BLPOP` already out; a response popped for it then finds nobody and is dropped.
-        lock(&self.listener.state).waiting.remove(&self.key);
+        lock(&self.listener.state).waiting.remove(&*self.key);
     }
 }
 
@@ -175,6 +175,7 @@ impl Replies {
                 }
             }
         };
+        let key: Arc<str> = key.into();
         let (frames, receiver) = mpsc::unbounded_channel();
         let waiting = Waiting {
             frames,
@@ -347,7 +348,7 @@ impl Drop for Replies {
 
 impl Listener {
     /// Adds a key; returns the wake key when a `BLPOP` without it is out and no wake is on its way yet.
-    fn add(&self, key: String, waiting: Waiting) -> Option<String> {
+    fn add(&self, key: Arc<str>, waiting: Waiting) -> Option<String> {
         let mut state = lock(&self.state);
         state.waiting.insert(key, waiting);
         if !state.armed {
@@ -390,9 +391,9 @@ impl Listener {
         }
     }
 
-    /// The keys for the next `BLPOP` (the waiting calls' and the wake key), marking it out; `None` when nobody
-    /// waits. Calls that went away without taking their key back are dropped here.
-    fn arm(&self) -> Option<Vec<Key>> {
+    /// The keys of the waiting calls, for the next pop; `None` when nobody waits. With `blocking`, the pop is a
+    /// `BLPOP`, marked out until it returns. Calls that went away without taking their key back are dropped here.
+    fn keys(&self, blocking: bool) -> Option<Vec<Arc<str>>> {
         let mut state = lock(&self.state);
         if state.closed {
             return None;
@@ -402,14 +403,11 @@ impl Listener {
             state.armed = false;
             return None;
         }
-        state.armed = true;
-        let mut keys: Vec<Key> = Vec::with_capacity(state.waiting.len() + 1);
-        keys.extend(state.waiting.keys().map(|k| Key::from(k.as_str())));
-        keys.push(Key::from(self.wake_key.as_str()));
-        Some(keys)
+        state.armed = blocking;
+        Some(state.waiting.keys().cloned().collect())
     }
 
-    /// Hands a popped frame to its call; true when a call got it.
+    /// Hands a frame popped by a `BLPOP` to its call; true when a call got it.
     fn deliver(&self, key: &[u8], frame: Bytes) -> bool {
         let mut state = lock(&self.state);
         state.armed = false;
@@ -420,14 +418,31 @@ impl Listener {
         let Ok(key) = std::str::from_utf8(key) else {
             return false;
         };
-        let Some(waiting) = state.waiting.get(key) else {
+        state.hand_over(key, frame)
+    }
+
+    /// Hands frames drained from `keys` (by their index) to their calls; true when a call got one.
+    fn deliver_drained(&self, keys: &[Arc<str>], frames: Vec<(usize, Bytes)>) -> bool {
+        let mut state = lock(&self.state);
+        let mut delivered = false;
+        for (index, frame) in frames {
+            delivered |= state.hand_over(&keys[index], frame);
+        }
+        delivered
+    }
+}
+
+impl ListenerState {
+    /// Hands a frame to the call waiting on `key`, which stops waiting there after its response's last frame.
+    fn hand_over(&mut self, key: &str, frame: Bytes) -> bool {
+        let Some(waiting) = self.waiting.get(key) else {
             tracing::debug!(key, "dropped a response whose call no longer waits for it");
             return false;
         };
         let last = is_last_frame(&frame);
         let _ = waiting.frames.send(Ok(frame));
         if last {
-            state.waiting.remove(key);
+            self.waiting.remove(key);
         }
         true
     }
@@ -469,12 +484,16 @@ async fn listen(replies: Weak<Replies>, me: Arc<Listener>, settings: ReplySettin
     let _ = me.client.set(client.clone());
     lock(&me.state).connected = true;
     let mut delivered = false;
+    // After a pop that found a frame, the listener drains every other frame that is ready in one call before it
+    // blocks again: one `BLPOP` pops one frame, and always from the first ready queue in its list.
+    let mut drain = false;
     loop {
         if delivered {
-            // Let the callers just answered run first: their next calls join this `BLPOP` without a wake.
+            // Let the callers just answered run first: their next calls join the next pop without a wake.
             tokio::task::yield_now().await;
         }
-        let Some(keys) = me.arm() else {
+        let Some(keys) = me.keys(!drain) else {
+            drain = false;
             if lock(&me.state).closed {
                 break;
             }
@@ -489,9 +508,28 @@ async fn listen(replies: Weak<Replies>, me: Arc<Listener>, settings: ReplySettin
             }
             continue;
         };
+        if drain {
+            let names: Vec<&str> = keys.iter().map(|k| &**k).collect();
+            delivered = false;
+            drain = false;
+            match settings.pusher.drain(&names).await {
+                Ok(frames) if !frames.is_empty() => {
+                    delivered = me.deliver_drained(&keys, frames);
+                    drain = true;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(master = %settings.label, error = %e, "a drain failed; the next BLPOP pops instead")
+                }
+            }
+            continue;
+        }
+        let mut blpop_keys: Vec<Key> = Vec::with_capacity(keys.len() + 1);
+        blpop_keys.extend(keys.iter().map(|k| Key::from(&**k)));
+        blpop_keys.push(Key::from(me.wake_key.as_str()));
         let popped = tokio::time::timeout(
             Duration::from_secs_f64(BLOCK_SECONDS) + GRACE,
-            client.blpop::<RedisValue, _>(keys, BLOCK_SECONDS),
+            client.blpop::<RedisValue, _>(blpop_keys, BLOCK_SECONDS),
         )
         .await;
         delivered = false;
@@ -500,7 +538,11 @@ async fn listen(replies: Weak<Replies>, me: Arc<Listener>, settings: ReplySettin
                 let frame = pair.pop().and_then(as_bytes);
                 let key = pair.pop().and_then(as_bytes);
                 match (key, frame) {
-                    (Some(key), Some(frame)) => delivered = me.deliver(&key, frame),
+                    (Some(key), Some(frame)) => {
+                        delivered = me.deliver(&key, frame);
+                        // Others may be ready too; with one call waiting, its next frame (if any) is popped next.
+                        drain = delivered && keys.len() > 1;
+                    }
                     _ => lock(&me.state).armed = false,
                 }
             }

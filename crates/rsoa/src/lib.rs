@@ -10,6 +10,7 @@
 //! | `client` | [`client`]: calling services | yes |
 //! | `server` | [`server`]: running services | yes |
 //! | `transport-local` | [`transport_local`]: the in-process transport | yes |
+//! | `transport-redis` (or `redis`) | [`transport_redis`]: the Redis gateway, wire-compatible with PySOA | no |
 //! | `transport` | [`transport`]: the transport traits | with `client` or `server` |
 //! | `codec` | [`codec`]: MessagePack and JSON exactly as PySOA writes them | with `transport-local` |
 //! | `switches` | [`switches`]: switch sets | with `client` or `server` |
@@ -64,6 +65,11 @@ pub use rsoa_transport as transport;
 #[cfg_attr(docsrs, doc(cfg(feature = "transport-local")))]
 #[doc(inline)]
 pub use rsoa_transport_local as transport_local;
+
+#[cfg(feature = "transport-redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "transport-redis")))]
+#[doc(inline)]
+pub use rsoa_transport_redis as transport_redis;
 
 #[cfg(feature = "codec")]
 #[cfg_attr(docsrs, doc(cfg(feature = "codec")))]

@@ -389,6 +389,9 @@ async fn run_cases(client: &Client, port: u16, service: &str) -> Vec<(&'static s
             check(square_of(&r) == Some(64), || format!("{:?}", r.body))
         });
     }
+    case!("two_thousand_calls_in_flight_on_ten_connections", async {
+        many_calls_in_flight(port, service).await
+    });
     case!("send_request_get_all_responses", async {
         let first = client
             .send_request(service, vec![sq(2)], &CallOptions::new())
@@ -406,6 +409,101 @@ async fn run_cases(client: &Client, port: u16, service: &str) -> Vec<(&'static s
         )
     });
     results
+}
+
+/// How many connections Redis has open, from `CLIENT LIST` (the asking connection included).
+async fn connections(admin: &fred::prelude::Client) -> Result<usize, String> {
+    let list: String = admin
+        .custom(
+            fred::types::CustomCommand::new_static(
+                "CLIENT",
+                fred::types::ClusterHash::Random,
+                false,
+            ),
+            vec!["LIST"],
+        )
+        .await
+        .map_err(err)?;
+    Ok(list.lines().filter(|l| l.starts_with("id=")).count())
+}
+
+/// 2,000 calls in flight from a fresh client (`echo`, and a chunked `big` every 100th), each checked to get its
+/// own response, while `CLIENT LIST` counts the client's connections: at most eight reply connections and two for
+/// sending, where one connection per call would take 2,000.
+async fn many_calls_in_flight(port: u16, service: &str) -> Outcome {
+    use fred::prelude::ClientLike;
+
+    const CALLS: i64 = 2_000;
+    let admin = fred::prelude::Builder::from_config(fred::prelude::Config {
+        server: fred::prelude::ServerConfig::new_centralized("127.0.0.1", port),
+        ..fred::prelude::Config::default()
+    })
+    .build()
+    .map_err(err)?;
+    admin.init().await.map_err(err)?;
+    let before = connections(&admin).await?;
+    let client = interop::client_for(port, &[service], |_| {})
+        .await
+        .map_err(err)?;
+    let calls = (0..CALLS).map(|n| {
+        let client = client.clone();
+        let service = service.to_owned();
+        tokio::spawn(async move {
+            if n % 100 == 0 {
+                let size = 150_000 + n;
+                let r = client
+                    .call_action(&service, "big", map(vec![("size", size.into())]))
+                    .timeout(Duration::from_secs(50))
+                    .await
+                    .map_err(err)?;
+                let got = r.body["data"].as_str().map(str::len);
+                check(got == usize::try_from(size).ok(), || {
+                    format!("big {size} got {got:?}")
+                })
+            } else {
+                let body = map(vec![("n", n.into())]);
+                let r = client
+                    .call_action(&service, "echo", body.clone())
+                    .timeout(Duration::from_secs(50))
+                    .await
+                    .map_err(err)?;
+                check(r.body == body, || format!("echo {n} got {:?}", r.body))
+            }
+        })
+    });
+    let calls: Vec<_> = calls.collect();
+    let mut most = 0;
+    let mut pending = join_tasks(calls);
+    let outcomes = loop {
+        tokio::select! {
+            done = &mut pending => break done,
+            _ = tokio::time::sleep(Duration::from_millis(5)) => {
+                most = most.max(connections(&admin).await?);
+            }
+        }
+    };
+    let failed: Vec<&String> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
+    let used = most.saturating_sub(before);
+    check(failed.is_empty() && (1..=10).contains(&used), || {
+        format!(
+            "{} of {CALLS} failed ({:?}); {used} connections at once",
+            failed.len(),
+            failed.first()
+        )
+    })
+}
+
+/// Waits for every task, as one boxed future (the case above polls it beside its connection counter).
+fn join_tasks(
+    tasks: Vec<tokio::task::JoinHandle<Outcome>>,
+) -> Pin<Box<dyn Future<Output = Vec<Outcome>> + Send>> {
+    Box::pin(async move {
+        let mut outcomes = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            outcomes.push(task.await.unwrap_or_else(|e| Err(err(e))));
+        }
+        outcomes
+    })
 }
 
 /// `{"number": n}` without pulling in serde_json.

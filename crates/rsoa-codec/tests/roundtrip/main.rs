@@ -136,3 +136,27 @@ proptest! {
         }
     }
 }
+
+/// PySOA's `bytes` (MessagePack `bin`) reach a Rust `Vec<u8>` through `serde_bytes`, and go back as `bin`.
+#[test]
+fn python_bytes_travel_as_msgpack_bin_into_rust_byte_fields() {
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    struct Upload {
+        #[serde(with = "rsoa_protocol::serde_bytes")]
+        data: Vec<u8>,
+        thumbnail: rsoa_protocol::ByteBuf,
+    }
+    // What PySOA packs for {"data": b"\x00\xff", "thumbnail": b"x"} (use_bin_type=True: bin 8).
+    let wire = b"\x82\xa4data\xc4\x02\x00\xff\xa9thumbnail\xc4\x01x";
+    let value = MsgpackSerializer::default().decode(wire).expect("decode");
+    let upload: Upload = rsoa_protocol::from_value(value).expect("typed");
+    assert_eq!(upload.data, [0x00, 0xff]);
+    assert_eq!(upload.thumbnail.as_slice(), b"x");
+    let back = rsoa_protocol::to_value(&upload).expect("to value");
+    assert_eq!(
+        MsgpackSerializer::default().encode(&back).expect("encode"),
+        wire
+    );
+    // JSON has no bytes, as in PySOA: encoding them is an error, not a list of numbers.
+    assert!(JsonSerializer::default().encode(&back).is_err());
+}

@@ -699,20 +699,6 @@ async fn serve_workers_answers_calls_and_stops_without_losing_any() {
     assert!(outcomes.iter().all(|(_, o)| o.is_ok()), "{outcomes:?}");
 }
 
-/// `LPOP` calls so far, from `INFO commandstats`.
-fn lpop_calls(port: u16) -> u64 {
-    support::command(port, &["INFO", "commandstats"])
-        .and_then(|stats| {
-            let line = stats
-                .lines()
-                .find(|l| l.starts_with("cmdstat_lpop:"))?
-                .to_owned();
-            line.split(&[':', ','][..])
-                .find_map(|kv| kv.strip_prefix("calls=")?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_is_drained_a_whole_batch_per_pop() {
     let redis = redis(&[]);
@@ -733,6 +719,7 @@ async fn a_backlog_is_drained_a_whole_batch_per_pop() {
     assert_eq!(llen(redis.port, &service_queue_key("svc")), 40);
     let mut server_settings = settings(&[redis.port]);
     server_settings.receive_batch_size = Some(16);
+    let monitor = support::Monitor::start(redis.port);
     let running = Served::start(service("svc"), server_settings, settings(&[redis.port])).await;
     let outcomes = client
         .get_all_responses("svc", Some(Duration::from_secs(10)))
@@ -746,8 +733,59 @@ async fn a_backlog_is_drained_a_whole_batch_per_pop() {
         answers,
         (0..40).map(|n| vec![Some(n * n)]).collect::<Vec<_>>()
     );
-    // BLPOP and LPOP 15 take the first 16; a full batch means more is waiting, so the next two pops are plain
-    // LPOPs of 16 (taking 16, then the last 8), after which the server waits with BLPOP again.
-    assert_eq!(lpop_calls(redis.port), 3);
     running.stop().await;
+    // BLPOP and LPOP 15 take the first 16; a full batch means more is waiting, so the next two pops are plain
+    // LPOPs of 16 (taking 16, then the last 8), after which the server waits with BLPOP again. (The client's
+    // reply listeners pop with LPOP inside a script, which MONITOR shows as run by `lua`.)
+    let queue = service_queue_key("svc");
+    let server_lpops: Vec<String> = monitor
+        .stop()
+        .into_iter()
+        .filter(|l| l.contains(r#""LPOP""#) || l.contains(r#""lpop""#))
+        .filter(|l| !l.contains(" lua]") && l.contains(&queue))
+        .collect();
+    assert_eq!(server_lpops.len(), 3, "{server_lpops:#?}");
+}
+
+#[test]
+fn a_synchronous_program_connects_and_calls_with_the_blocking_client() {
+    use rsoa_client::blocking::BlockingClient;
+
+    let redis = redis(&[]);
+    // The service runs on a runtime of the test's; the caller below is plain synchronous code.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let served = runtime.block_on(Served::start(
+        service("sync"),
+        settings(&[redis.port]),
+        settings(&[redis.port]),
+    ));
+    let backend = RedisBackend::connect_blocking(settings(&[redis.port])).expect("connect");
+    let client = BlockingClient::new(
+        Client::builder()
+            .service(RedisClientTransport::new(&backend, "sync").expect("transport"))
+            .build(),
+    )
+    .expect("blocking client");
+    let response = client
+        .call_action("sync", "square", &json!({"number": 7}))
+        .expect("call");
+    assert_eq!(response.body["square"], Value::from(49));
+    // Inside an async runtime a blocking call is refused, and dropping the client and the backend there is fine.
+    runtime.block_on(async move {
+        assert!(matches!(
+            client.call_action("sync", "square", &json!({"number": 1})),
+            Err(CallError::BlockingInAsync)
+        ));
+        assert!(matches!(
+            RedisBackend::connect_blocking(settings(&[redis.port])),
+            Err(rsoa_transport_redis::Error::Runtime(_))
+        ));
+        drop(client);
+        drop(backend);
+        served.stop().await;
+    });
 }

@@ -35,6 +35,41 @@ pub fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// Every command Redis runs while it lasts, as `MONITOR` reports them (`<time> [<db> <client>] "<command>" …`, with
+/// `lua` as the client of commands a script runs).
+pub struct Monitor {
+    stream: TcpStream,
+    lines: std::thread::JoinHandle<Vec<String>>,
+}
+
+impl Monitor {
+    /// Starts monitoring the Redis on `port`; commands run after this returns are recorded.
+    pub fn start(port: u16) -> Monitor {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect for MONITOR");
+        stream
+            .write_all(b"*1\r\n$7\r\nMONITOR\r\n")
+            .expect("MONITOR");
+        let mut reader = BufReader::new(stream.try_clone().expect("clone the stream"));
+        let mut ok = String::new();
+        reader.read_line(&mut ok).expect("MONITOR's +OK");
+        assert!(ok.starts_with("+OK"), "{ok:?}");
+        let lines = std::thread::spawn(move || {
+            reader
+                .lines()
+                .map_while(Result::ok)
+                .map(|line| line.trim_start_matches('+').to_owned())
+                .collect()
+        });
+        Monitor { stream, lines }
+    }
+
+    /// Stops and returns what was recorded.
+    pub fn stop(self) -> Vec<String> {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        self.lines.join().expect("monitor thread")
+    }
+}
+
 /// Sends one command in RESP and returns the raw reply (enough for PING, INFO, SENTINEL and CLUSTER queries).
 pub fn command(port: u16, args: &[&str]) -> Option<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
