@@ -55,7 +55,7 @@ pub use ring::{reply_master_index, service_queue_key, KEY_PREFIX};
 pub use server::{serve_workers, RedisServerTransport};
 pub use settings::{
     BackendSettings, BackendType, ConnectionSettings, Host, RedisSettings, SerializerSettings,
-    MIN_CHUNK_THRESHOLD,
+    MAX_REPLIES_PER_CONNECTION, MIN_CHUNK_THRESHOLD,
 };
 
 /// What can go wrong building the Redis transport.

@@ -218,7 +218,7 @@ pub struct RedisSettings {
     pub reply_connections: usize,
     /// Clients only: how many calls one reply connection waits for at once (default 128). Calls beyond
     /// `reply_connections × replies_per_connection` per master wait inside the process for a place, within their
-    /// own timeouts.
+    /// own timeouts. At most [`MAX_REPLIES_PER_CONNECTION`].
     #[serde(default = "defaults::replies_per_connection")]
     pub replies_per_connection: usize,
     /// Clients only: a reply connection with no call to wait for is closed after this many seconds (default 60).
@@ -252,6 +252,9 @@ mod defaults {
         60.0
     }
 }
+
+/// The most calls one reply connection may wait for at once (`replies_per_connection`).
+pub const MAX_REPLIES_PER_CONNECTION: usize = 4096;
 
 /// The smallest chunk threshold PySOA accepts.
 pub const MIN_CHUNK_THRESHOLD: i64 = 102_400;
@@ -355,10 +358,11 @@ impl RedisSettings {
                 "reply_connections: must be at least 1".to_owned(),
             ));
         }
-        if self.replies_per_connection == 0 {
-            return Err(Error::Settings(
-                "replies_per_connection: must be at least 1".to_owned(),
-            ));
+        // A listener passes its keys to a script, whose Lua stack takes at most 8,000 values.
+        if !(1..=MAX_REPLIES_PER_CONNECTION).contains(&self.replies_per_connection) {
+            return Err(Error::Settings(format!(
+                "replies_per_connection: must be from 1 to {MAX_REPLIES_PER_CONNECTION}"
+            )));
         }
         let idle = self.idle_connection_timeout_in_seconds;
         if idle.is_nan() || idle < 0.0 {
@@ -475,6 +479,40 @@ mod tests {
         let mut c = RedisSettings::standard(["localhost"]);
         c.protocol_version = Some(4);
         assert!(c.validate_client().is_err());
+        let client = RedisSettings::standard(["localhost"]);
+        for (bad, field) in [
+            (
+                RedisSettings {
+                    reply_connections: 0,
+                    ..client.clone()
+                },
+                "reply_connections",
+            ),
+            (
+                RedisSettings {
+                    replies_per_connection: 0,
+                    ..client.clone()
+                },
+                "replies_per_connection",
+            ),
+            (
+                RedisSettings {
+                    replies_per_connection: MAX_REPLIES_PER_CONNECTION + 1,
+                    ..client.clone()
+                },
+                "replies_per_connection",
+            ),
+            (
+                RedisSettings {
+                    idle_connection_timeout_in_seconds: f64::NAN,
+                    ..client.clone()
+                },
+                "idle_connection_timeout_in_seconds",
+            ),
+        ] {
+            let err = bad.validate_client().unwrap_err().to_string();
+            assert!(err.contains(field), "{err}");
+        }
         assert!(
             RedisSettings::new(BackendType::Sentinel)
                 .validate_client()

@@ -738,13 +738,21 @@ async fn a_backlog_is_drained_a_whole_batch_per_pop() {
     // LPOPs of 16 (taking 16, then the last 8), after which the server waits with BLPOP again. (The client's
     // reply listeners pop with LPOP inside a script, which MONITOR shows as run by `lua`.)
     let queue = service_queue_key("svc");
-    let server_lpops: Vec<String> = monitor
+    let server_pops: Vec<String> = monitor
         .stop()
         .into_iter()
-        .filter(|l| l.contains(r#""LPOP""#) || l.contains(r#""lpop""#))
-        .filter(|l| !l.contains(" lua]") && l.contains(&queue))
+        .filter(|l| !l.contains(" lua]") && l.contains(&format!("\"{queue}\"")))
+        .filter(|l| l.to_ascii_lowercase().contains("pop\""))
         .collect();
-    assert_eq!(server_lpops.len(), 3, "{server_lpops:#?}");
+    let lpops = server_pops
+        .iter()
+        .filter(|l| l.to_ascii_lowercase().contains("\"lpop\""))
+        .count();
+    assert_eq!(lpops, 3, "{server_pops:#?}");
+    // All on one connection, reused from pop to pop.
+    let client_of = |line: &String| line.split(['[', ']']).nth(1).map(str::to_owned);
+    let clients: std::collections::BTreeSet<_> = server_pops.iter().filter_map(client_of).collect();
+    assert_eq!(clients.len(), 1, "{server_pops:#?}");
 }
 
 #[test]
