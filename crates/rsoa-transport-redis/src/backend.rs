@@ -91,7 +91,7 @@ return out";
 /// writes each with a system call of its own), which would lengthen a lone call more than Redis's time saves. Not on
 /// a cluster either: fred follows a `MOVED` for each pipelined command on its own, which could carry an `RPUSH` out
 /// of its `MULTI` to another node, unchecked.
-const LARGE_FRAME: usize = 4096;
+pub(crate) const LARGE_FRAME: usize = 4096;
 
 /// How many idle blocking connections a master keeps for reuse (a server's receivers; clients wait on
 /// [`Replies`]).

@@ -9,8 +9,12 @@
 //!   the next one. Failing that, to a new listener while there are fewer than the limit, and failing that, to the
 //!   listener with the fewest calls, which is woken by a push to its wake key so that it sends its `BLPOP` again
 //!   with the new key (one wake at a time per listener: a wake covers every key added before it is popped).
-//! - A listener that has just handed responses over yields once before its next `BLPOP`, so that the callers it
-//!   answered, making their next call at once, join that `BLPOP` instead of waking it.
+//! - A listener that has just handed responses over yields once before its next pop, so that the callers it
+//!   answered, making their next call at once, join it instead of waking it.
+//! - One `BLPOP` pops one frame, from the first ready queue in its list. So after a small frame, a listener waiting
+//!   on several calls drains every ready frame of all its queues in one script call, and blocks again only when that
+//!   finds nothing; after a large frame (4 KB or more, which a script would copy at a cost) it pops with `BLPOP`
+//!   again, its list turned by one each time so that no queue always comes last.
 //! - The keys of one `BLPOP` are bounded by `replies_per_connection`; calls beyond `reply_connections ×
 //!   replies_per_connection` wait in the process for a place, within their own deadline. A place is given back
 //!   when the response's last frame is popped (not when the caller reads it), so sending many requests before
@@ -31,7 +35,7 @@ use rsoa_transport::Error as TransportError;
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use crate::backend::{lock, open_connection, Pusher};
+use crate::backend::{lock, open_connection, Pusher, LARGE_FRAME};
 use crate::frame;
 
 /// How long one `BLPOP` waits before it is sent again. It bounds how long a lost wake can delay a response.
@@ -421,14 +425,17 @@ impl Listener {
         state.hand_over(key, frame)
     }
 
-    /// Hands frames drained from `keys` (by their index) to their calls; true when a call got one.
-    fn deliver_drained(&self, keys: &[Arc<str>], frames: Vec<(usize, Bytes)>) -> bool {
+    /// Hands frames drained from `keys` (by their index) to their calls.
+    /// Returns whether a call got one, and whether every frame was small.
+    fn deliver_drained(&self, keys: &[Arc<str>], frames: Vec<(usize, Bytes)>) -> (bool, bool) {
         let mut state = lock(&self.state);
         let mut delivered = false;
+        let mut small = true;
         for (index, frame) in frames {
+            small &= frame.len() < LARGE_FRAME;
             delivered |= state.hand_over(&keys[index], frame);
         }
-        delivered
+        (delivered, small)
     }
 }
 
@@ -484,9 +491,14 @@ async fn listen(replies: Weak<Replies>, me: Arc<Listener>, settings: ReplySettin
     let _ = me.client.set(client.clone());
     lock(&me.state).connected = true;
     let mut delivered = false;
-    // After a pop that found a frame, the listener drains every other frame that is ready in one call before it
-    // blocks again: one `BLPOP` pops one frame, and always from the first ready queue in its list.
+    // After a pop that found a small frame, the listener drains every other frame that is ready in one call before
+    // it blocks again: one `BLPOP` pops one frame. Large frames are not drained: a script copies each frame it
+    // pops into a Lua string, which costs Redis more than the round trips it saves (as for pushes, see
+    // `LARGE_FRAME`); after one, `BLPOP` pops again, at once when a queue is ready.
     let mut drain = false;
+    // `BLPOP` pops from the first ready queue in its list: the list turns by one each time, so that no queue
+    // always comes last.
+    let mut turn = 0_usize;
     loop {
         if delivered {
             // Let the callers just answered run first: their next calls join the next pop without a wake.
@@ -514,8 +526,9 @@ async fn listen(replies: Weak<Replies>, me: Arc<Listener>, settings: ReplySettin
             drain = false;
             match settings.pusher.drain(&names).await {
                 Ok(frames) if !frames.is_empty() => {
-                    delivered = me.deliver_drained(&keys, frames);
-                    drain = true;
+                    let (handed, small) = me.deliver_drained(&keys, frames);
+                    delivered = handed;
+                    drain = small;
                 }
                 Ok(_) => {}
                 Err(e) => {
@@ -524,8 +537,15 @@ async fn listen(replies: Weak<Replies>, me: Arc<Listener>, settings: ReplySettin
             }
             continue;
         }
+        turn = turn.wrapping_add(1);
+        let start = turn % keys.len();
         let mut blpop_keys: Vec<Key> = Vec::with_capacity(keys.len() + 1);
-        blpop_keys.extend(keys.iter().map(|k| Key::from(&**k)));
+        blpop_keys.extend(
+            keys[start..]
+                .iter()
+                .chain(&keys[..start])
+                .map(|k| Key::from(&**k)),
+        );
         blpop_keys.push(Key::from(me.wake_key.as_str()));
         let popped = tokio::time::timeout(
             Duration::from_secs_f64(BLOCK_SECONDS) + GRACE,
@@ -539,9 +559,10 @@ async fn listen(replies: Weak<Replies>, me: Arc<Listener>, settings: ReplySettin
                 let key = pair.pop().and_then(as_bytes);
                 match (key, frame) {
                     (Some(key), Some(frame)) => {
+                        let small = frame.len() < LARGE_FRAME;
                         delivered = me.deliver(&key, frame);
                         // Others may be ready too; with one call waiting, its next frame (if any) is popped next.
-                        drain = delivered && keys.len() > 1;
+                        drain = delivered && small && keys.len() > 1;
                     }
                     _ => lock(&me.state).armed = false,
                 }
