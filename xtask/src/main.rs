@@ -91,11 +91,14 @@ fn bench(which: Option<&str>) -> Result {
     match which {
         Some("codec") => cmd!(sh, "cargo bench --locked -p rsoa-codec --bench codec").run()?,
         Some("local") => bench_local(&sh)?,
-        Some("redis") => cmd!(
-            sh,
-            "cargo bench --locked -p rsoa-transport-redis --bench redis"
-        )
-        .run()?,
+        Some("redis") => {
+            cmd!(
+                sh,
+                "cargo bench --locked -p rsoa-transport-redis --bench redis"
+            )
+            .run()?;
+            pysoa_client_connections(&sh)?;
+        }
         Some("pysoa") => bench_pysoa(false)?,
         Some("pysoa-backlog") => bench_pysoa(true)?,
         other => {
@@ -104,6 +107,41 @@ fn bench(which: Option<&str>) -> Result {
             )
             .into())
         }
+    }
+    Ok(())
+}
+
+/// PySOA 1.4.9's own client with 1, 16, 128 and 2 000 requests in flight (`send_request`, then
+/// `get_all_responses`) against the Rust interop server, with the connections it holds, to set beside rsoa's
+/// figures from the Redis bench.
+fn pysoa_client_connections(sh: &Shell) -> Result {
+    let python = ensure_venv(sh)?;
+    cmd!(sh, "cargo build --quiet --locked -p interop").run()?;
+    let (_redis, port) = start_redis()?;
+    let port_text = port.to_string();
+    let mut server = Command::new(sh.current_dir().join("target/debug/interop-server"));
+    server.arg(&port_text);
+    let _server = start_ready(
+        server,
+        "the rsoa interop server",
+        "bench-connections-server",
+    )?;
+    let lines = cmd!(
+        sh,
+        "{python} interop/python/client_connections.py --port {port_text} --service rsinterop"
+    )
+    .read()?;
+    println!("\nPySOA 1.4.9's client with requests in flight (send_request, then get_all_responses; CLIENT LIST):\n");
+    println!("| requests in flight | answered | PySOA client connections |");
+    println!("|---:|---:|---:|");
+    for line in lines.lines() {
+        let number = |key| json_number(line, key).ok_or_else(|| format!("no {key} in {line:?}"));
+        println!(
+            "| {} | {} | {} |",
+            number("calls")?,
+            number("answered")?,
+            number("connections")?
+        );
     }
     Ok(())
 }

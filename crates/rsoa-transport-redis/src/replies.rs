@@ -11,10 +11,11 @@
 //!   with the new key (one wake at a time per listener: a wake covers every key added before it is popped).
 //! - A listener that has just handed responses over yields once before its next pop, so that the callers it
 //!   answered, making their next call at once, join it instead of waking it.
-//! - One `BLPOP` pops one frame, from the first ready queue in its list. So after a small frame, a listener waiting
-//!   on several calls drains every ready frame of all its queues in one script call, and blocks again only when that
-//!   finds nothing; after a large frame (4 KB or more, which a script would copy at a cost) it pops with `BLPOP`
-//!   again, its list turned by one each time so that no queue always comes last.
+//! - One `BLPOP` pops one frame, from the first ready queue in its list (which turns by one each time, so that no
+//!   queue always comes last). So after a pop, a listener waiting on several calls drains every ready frame of all
+//!   its queues, and blocks again only when a drain finds nothing: after small frames in one script call, after a
+//!   large one (4 KB or more, which a script would copy at a cost) with a script that names the ready queues and
+//!   plain `LPOP`s for them.
 //! - The keys of one `BLPOP` are bounded by `replies_per_connection`; calls beyond `reply_connections ×
 //!   replies_per_connection` wait in the process for a place, within their own deadline. A place is given back
 //!   when the response's last frame is popped (not when the caller reads it), so sending many requests before
@@ -491,11 +492,11 @@ async fn listen(replies: Weak<Replies>, me: Arc<Listener>, settings: ReplySettin
     let _ = me.client.set(client.clone());
     lock(&me.state).connected = true;
     let mut delivered = false;
-    // After a pop that found a small frame, the listener drains every other frame that is ready in one call before
-    // it blocks again: one `BLPOP` pops one frame. Large frames are not drained: a script copies each frame it
-    // pops into a Lua string, which costs Redis more than the round trips it saves (as for pushes, see
-    // `LARGE_FRAME`); after one, `BLPOP` pops again, at once when a queue is ready.
-    let mut drain = false;
+    // After a pop that found a frame, the listener drains every other frame that is ready before it blocks again:
+    // one `BLPOP` pops one frame. After small frames, in one script call; after a large one, with a script that
+    // only says which queues are ready and plain `LPOP`s for those, since a script copies every frame it pops
+    // into a Lua string at a cost (as for pushes, see `LARGE_FRAME`).
+    let mut drain: Option<Drain> = None;
     // `BLPOP` pops from the first ready queue in its list: the list turns by one each time, so that no queue
     // always comes last.
     let mut turn = 0_usize;
@@ -504,8 +505,8 @@ async fn listen(replies: Weak<Replies>, me: Arc<Listener>, settings: ReplySettin
             // Let the callers just answered run first: their next calls join the next pop without a wake.
             tokio::task::yield_now().await;
         }
-        let Some(keys) = me.keys(!drain) else {
-            drain = false;
+        let Some(keys) = me.keys(drain.is_none()) else {
+            drain = None;
             if lock(&me.state).closed {
                 break;
             }
@@ -520,15 +521,18 @@ async fn listen(replies: Weak<Replies>, me: Arc<Listener>, settings: ReplySettin
             }
             continue;
         };
-        if drain {
+        if let Some(way) = drain.take() {
             let names: Vec<&str> = keys.iter().map(|k| &**k).collect();
             delivered = false;
-            drain = false;
-            match settings.pusher.drain(&names).await {
+            let drained = match way {
+                Drain::Small => settings.pusher.drain(&names).await,
+                Drain::Large => settings.pusher.drain_large(&names).await,
+            };
+            match drained {
                 Ok(frames) if !frames.is_empty() => {
                     let (handed, small) = me.deliver_drained(&keys, frames);
                     delivered = handed;
-                    drain = small;
+                    drain = Some(Drain::after(small));
                 }
                 Ok(_) => {}
                 Err(e) => {
@@ -562,7 +566,7 @@ async fn listen(replies: Weak<Replies>, me: Arc<Listener>, settings: ReplySettin
                         let small = frame.len() < LARGE_FRAME;
                         delivered = me.deliver(&key, frame);
                         // Others may be ready too; with one call waiting, its next frame (if any) is popped next.
-                        drain = delivered && small && keys.len() > 1;
+                        drain = (delivered && keys.len() > 1).then(|| Drain::after(small));
                     }
                     _ => lock(&me.state).armed = false,
                 }
@@ -596,6 +600,25 @@ async fn listen(replies: Weak<Replies>, me: Arc<Listener>, settings: ReplySettin
     }
     lock(&me.state).connected = false;
     let _ = client.quit().await;
+}
+
+/// How a listener drains the frames ready after a pop.
+#[derive(Clone, Copy)]
+enum Drain {
+    /// Frames and all, in one script call.
+    Small,
+    /// Which queues are ready, then plain `LPOP`s.
+    Large,
+}
+
+impl Drain {
+    fn after(small: bool) -> Drain {
+        if small {
+            Drain::Small
+        } else {
+            Drain::Large
+        }
+    }
 }
 
 fn as_bytes(value: RedisValue) -> Option<Bytes> {
