@@ -6,8 +6,8 @@ Usage::
 
 For each count N, one fresh `pysoa.client.Client` sends N `echo` requests with `send_request` (PySOA's client is
 single-threaded: this is how it keeps N calls in flight), then collects them with `get_all_responses`. The peak
-number of connections Redis reports in `CLIENT LIST` beyond those open before the client was made is printed as one
-JSON line per count: `{"calls": N, "answered": A, "connections": C}`. `cargo xtask bench redis` prints these beside
+number of connections Redis reports in `CLIENT LIST` beyond those open before this process made its first client is
+printed as one JSON line per count: `{"calls": N, "answered": A, "connections": C}`. `cargo xtask bench redis` prints these beside
 rsoa's figures.
 """
 from __future__ import absolute_import, print_function, unicode_literals
@@ -25,9 +25,7 @@ def connections(admin):
     return len(admin.client_list())
 
 
-def measure(host, port, service, calls):
-    admin = redis.StrictRedis(host=host, port=port)
-    before = connections(admin)
+def measure(admin, before, host, port, service, calls):
     client = Client({
         service: {
             'transport': {
@@ -47,7 +45,7 @@ def measure(host, port, service, calls):
         if n % 64 == 0:
             most = max(most, connections(admin))
     answered = 0
-    for _, response in client.get_all_responses(service, timeout=60):
+    for _, response in client.get_all_responses(service, receive_timeout_in_seconds=60):
         answered += int(not response.errors)
     most = max(most, connections(admin))
     return {'calls': calls, 'answered': answered, 'connections': most - before}
@@ -60,8 +58,12 @@ def main():
     parser.add_argument('--service', required=True)
     parser.add_argument('--counts', default='1,16,128,2000')
     args = parser.parse_args()
+    admin = redis.StrictRedis(host=args.host, port=args.port)
+    # PySOA keeps one Redis backend per process for the same settings, so each count's fresh client may reuse the
+    # connections of the one before: what is counted is what the process holds beyond what Redis had before it.
+    before = connections(admin)
     for calls in (int(c) for c in args.counts.split(',')):
-        print(json.dumps(measure(args.host, args.port, args.service, calls)), flush=True)
+        print(json.dumps(measure(admin, before, args.host, args.port, args.service, calls)), flush=True)
     return 0
 
 

@@ -413,6 +413,8 @@ async fn run_cases(client: &Client, port: u16, service: &str) -> Vec<(&'static s
 
 /// How many connections Redis has open, from `CLIENT LIST` (the asking connection included).
 async fn connections(admin: &fred::prelude::Client) -> Result<usize, String> {
+    use fred::prelude::ClientLike;
+
     let list: String = admin
         .custom(
             fred::types::CustomCommand::new_static(
