@@ -18,7 +18,10 @@ import sys
 
 import redis
 
-from pysoa.client.client import Client
+from bench_client import _make_client
+
+
+MAXIMUM_MESSAGE_SIZE_IN_BYTES = 102400
 
 
 def connections(admin):
@@ -26,19 +29,7 @@ def connections(admin):
 
 
 def measure(admin, before, host, port, service, calls):
-    client = Client({
-        service: {
-            'transport': {
-                'path': 'pysoa.common.transport.redis_gateway.client:RedisClientTransport',
-                'kwargs': {
-                    'backend_type': 'redis.standard',
-                    'backend_layer_kwargs': {'hosts': [(host, port)]},
-                    'message_expiry_in_seconds': 120,
-                    'receive_timeout_in_seconds': 60,
-                },
-            },
-        },
-    })
+    client = _make_client(host, port, service, MAXIMUM_MESSAGE_SIZE_IN_BYTES, receive_timeout=60)
     most = before
     for n in range(calls):
         client.send_request(service, [{'action': 'echo', 'body': {'n': n}}])

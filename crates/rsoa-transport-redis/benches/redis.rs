@@ -354,18 +354,11 @@ async fn rsoa(
     stats
 }
 
-/// How many connections Redis has open, from `CLIENT LIST` (the query's own included).
-fn connections(port: u16) -> usize {
-    support::command(port, &["CLIENT", "LIST"])
-        .map(|list| list.lines().filter(|l| l.starts_with("id=")).count())
-        .unwrap_or(0)
-}
-
 /// The most connections an rsoa client process holds while `callers` call `echo` concurrently (four calls each),
 /// counted with `CLIENT LIST` beside the server's, and how many calls succeeded.
 async fn client_connections(port: u16, callers: usize) -> (usize, usize) {
     let server = rsoa_server(port, "bench-connections", 16, false).await;
-    let before = connections(port);
+    let before = support::connections(port);
     let (client_backend, client) = rsoa_client(port, &["bench-connections"]).await;
     let watching = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let watcher = {
@@ -373,7 +366,7 @@ async fn client_connections(port: u16, callers: usize) -> (usize, usize) {
         std::thread::spawn(move || {
             let mut most = 0;
             while watching.load(std::sync::atomic::Ordering::Relaxed) {
-                most = most.max(connections(port));
+                most = most.max(support::connections(port));
                 std::thread::sleep(Duration::from_millis(5));
             }
             most

@@ -15,7 +15,7 @@ use rsoa_client::{CallError, Client};
 use rsoa_server::{ActionContext, ActionError, Server};
 use rsoa_transport_redis::{RedisBackend, RedisClientTransport, RedisSettings};
 use serde::{Deserialize, Serialize};
-use support::{command, redis, wait_for, Served};
+use support::{connections, redis, wait_for, Served};
 
 /// The child process's environment: the Redis port it calls through.
 const CHILD_PORT: &str = "RSOA_SCALE_CHILD_PORT";
@@ -78,13 +78,6 @@ async fn serve(port: u16, client: RedisSettings) -> Served {
     server.chunk_messages_larger_than_bytes = Some(102_400);
     server.maximum_message_size_in_bytes = Some(1_000_000);
     Served::start(service(), server, client).await
-}
-
-/// How many connections Redis has open, from `CLIENT LIST` (this query's own included).
-fn connections(port: u16) -> usize {
-    command(port, &["CLIENT", "LIST"])
-        .map(|list| list.lines().filter(|l| l.starts_with("id=")).count())
-        .unwrap_or(0)
 }
 
 /// Calls `item` `n`, expecting a response of `size` characters that is this call's own.

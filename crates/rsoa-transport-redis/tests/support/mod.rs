@@ -35,6 +35,13 @@ pub fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// How many connections Redis has open, from `CLIENT LIST` (the one asking included).
+pub fn connections(port: u16) -> usize {
+    command(port, &["CLIENT", "LIST"])
+        .map(|list| list.lines().filter(|l| l.starts_with("id=")).count())
+        .unwrap_or(0)
+}
+
 /// Every command Redis runs while it lasts, as `MONITOR` reports them (`<time> [<db> <client>] "<command>" …`, with
 /// `lua` as the client of commands a script runs).
 pub struct Monitor {
