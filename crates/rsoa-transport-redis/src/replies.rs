@@ -370,29 +370,27 @@ impl Listener {
 
     /// Marks the listener gone and fails the calls waiting on it.
     fn close(&self) {
-        let waiting = {
-            let mut state = lock(&self.state);
-            state.closed = true;
-            std::mem::take(&mut state.waiting)
-        };
-        for (_, waiting) in waiting {
-            let _ = waiting.frames.send(Err(TransportError::Closed));
-        }
+        self.end_waits(true, || TransportError::Closed);
         self.notify.notify_one();
     }
 
     /// Fails every waiting call after the connection broke.
     fn fail_all(&self, message: &str) {
+        self.end_waits(false, || TransportError::connection(message.to_owned()));
+    }
+
+    /// Takes every waiting call off the listener (nothing is out any more), failing each with `error`; with
+    /// `close`, the listener takes no more.
+    fn end_waits(&self, close: bool, error: impl Fn() -> TransportError) {
         let waiting = {
             let mut state = lock(&self.state);
+            state.closed |= close;
             state.armed = false;
             state.wake_pending = false;
             std::mem::take(&mut state.waiting)
         };
         for (_, waiting) in waiting {
-            let _ = waiting
-                .frames
-                .send(Err(TransportError::connection(message.to_owned())));
+            let _ = waiting.frames.send(Err(error()));
         }
     }
 

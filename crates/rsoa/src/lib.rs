@@ -10,11 +10,11 @@
 //! | `client` | [`client`]: calling services | yes |
 //! | `server` | [`server`]: running services | yes |
 //! | `transport-local` | [`transport_local`]: the in-process transport | yes |
-//! | `transport-redis` (or `redis`) | [`transport_redis`]: the Redis gateway, wire-compatible with PySOA | no |
+//! | `transport-redis` (or `redis`) | `transport_redis`: the Redis gateway, wire-compatible with PySOA | no |
 //! | `transport` | [`transport`]: the transport traits | with `client` or `server` |
 //! | `codec` | [`codec`]: MessagePack and JSON exactly as PySOA writes them | with `transport-local` |
 //! | `switches` | [`switches`]: switch sets | with `client` or `server` |
-//! | `test` | [`test`]: the test harness, assertions and stubs | no |
+//! | `test` | `test`: the test harness, assertions and stubs | no |
 //!
 //! ```
 //! use rsoa::client::Client;
