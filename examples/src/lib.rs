@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rsoa_client::Client;
 use rsoa_protocol::{Date, DateTime, Decimal, UtcDateTime};
-use rsoa_server::{Action, ActionContext, ActionError, Server};
+use rsoa_server::{Action, ActionContext, ActionError, Server, ServerBuilder};
 use serde::{Deserialize, Serialize};
 
 /// The switch that makes `square` also return the square root.
@@ -188,6 +188,13 @@ struct FailRequest {
 
 /// The `example` service; `client` is how it reaches `ledger`.
 pub fn example_service(client: Client) -> Server {
+    example_service_builder(client)
+        .build()
+        .expect("the example service is valid")
+}
+
+/// The `example` service, still to be built (the standalone runner adds the settings and builds it).
+pub fn example_service_builder(client: Client) -> ServerBuilder {
     Server::builder("example")
         .description("An example rsoa service.")
         .version(env!("CARGO_PKG_VERSION"))
@@ -211,8 +218,6 @@ pub fn example_service(client: Client) -> Server {
                 .map_err(ActionError::server_error)?;
             Ok(CallServiceResponse { downstream })
         })
-        .build()
-        .expect("the example service is valid")
 }
 
 /// `whoami`'s response.

@@ -11,6 +11,7 @@
 //! | `server` | [`server`]: running services | yes |
 //! | `transport-local` | [`transport_local`]: the in-process transport | yes |
 //! | `transport-redis` (or `redis`) | `transport_redis`: the Redis gateway, wire-compatible with PySOA | no |
+//! | `standalone` | `standalone`: run a service as a process (settings file, command line, logging) | no |
 //! | `transport` | [`transport`]: the transport traits | with `client` or `server` |
 //! | `codec` | [`codec`]: MessagePack and JSON exactly as PySOA writes them | with `transport-local` |
 //! | `switches` | [`switches`]: switch sets | with `client` or `server` |
@@ -70,6 +71,11 @@ pub use rsoa_transport_local as transport_local;
 #[cfg_attr(docsrs, doc(cfg(feature = "transport-redis")))]
 #[doc(inline)]
 pub use rsoa_transport_redis as transport_redis;
+
+#[cfg(feature = "standalone")]
+#[cfg_attr(docsrs, doc(cfg(feature = "standalone")))]
+#[doc(inline)]
+pub use rsoa_standalone as standalone;
 
 #[cfg(feature = "codec")]
 #[cfg_attr(docsrs, doc(cfg(feature = "codec")))]

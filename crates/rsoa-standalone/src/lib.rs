@@ -1,0 +1,215 @@
+//! Run an rsoa service as a process, the way PySOA services run: one settings file, a command line, logging, and
+//! the defaults that make a server fast.
+//!
+//! A service's `main` is a few lines; everything else is configuration:
+//!
+//! ```no_run
+//! use rsoa_server::{ActionContext, ActionError, Server};
+//!
+//! #[derive(serde::Deserialize)]
+//! struct Square { number: i64 }
+//! #[derive(serde::Serialize)]
+//! struct Squared { square: i64 }
+//!
+//! fn main() -> std::process::ExitCode {
+//!     rsoa_standalone::run(|_settings, client| {
+//!         Server::builder("example").client(client).action_fn(
+//!             "square",
+//!             |req: Square, _ctx: ActionContext| async move {
+//!                 Ok::<_, ActionError>(Squared { square: req.number * req.number })
+//!             },
+//!         )
+//!     })
+//! }
+//! ```
+//!
+//! ```text
+//! example --settings example.toml [--check-settings] [--log-level info] [--log-format human|json]
+//! ```
+//!
+//! - The settings file ([`Settings`]) is TOML, YAML or JSON, chosen by its extension, in PySOA's shape
+//!   (`transport.kwargs` holds the Redis settings, `client_routing.<service>.transport.kwargs` those of each
+//!   service this one calls). Environment variables prefixed `RSOA_` override it, with `__` between nested keys.
+//! - A bad file or value exits with status 1 before any connection is made, naming the key, the value and what
+//!   was expected; `--check-settings` checks, prints the effective settings with secrets masked, and exits.
+//! - The server runs on a one-thread runtime and pops twice `max_concurrent_jobs` requests per round trip under
+//!   a backlog, and (with the default `mimalloc` feature) the process allocates with mimalloc: what the
+//!   benchmarks measured fastest (`docs/operations.md`). Run one process per core.
+//! - SIGINT or SIGTERM stops it gracefully: every request already taken is answered, and running jobs get
+//!   `harakiri.shutdown_grace` seconds.
+
+mod settings;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use rsoa_client::Client;
+use rsoa_server::{ServeOutcome, ServerBuilder, ServerSettings};
+use rsoa_transport_redis::{
+    RedisBackend, RedisClientTransport, RedisServerTransport, RedisSettings,
+};
+
+pub use settings::{ClientRoute, Harakiri, Settings, SettingsError, TransportSettings, ENV_PREFIX};
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The command line of a service binary.
+#[derive(Debug, Parser)]
+#[command(about = "An rsoa service", long_about = None)]
+#[non_exhaustive]
+pub struct Cli {
+    /// The settings file: .toml, .yaml, .yml or .json.
+    #[arg(long, value_name = "FILE")]
+    pub settings: PathBuf,
+    /// Check the settings, print them (secrets masked) and exit: 0 when they are good, 1 otherwise.
+    #[arg(long)]
+    pub check_settings: bool,
+    /// The log filter, in `tracing_subscriber::EnvFilter` syntax (`info`, `warn,rsoa_server=debug`, …).
+    #[arg(long, value_name = "FILTER", default_value = "info")]
+    pub log_level: String,
+    /// How log lines are written.
+    #[arg(long, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[non_exhaustive]
+pub enum LogFormat {
+    /// One readable line per event.
+    Human,
+    /// One JSON object per event.
+    Json,
+}
+
+/// What can stop a service from running once its settings are good.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The settings are bad.
+    #[error("settings: {0}")]
+    Settings(#[from] SettingsError),
+    /// Redis could not be reached, or a transport could not be built.
+    #[error("redis: {0}")]
+    Redis(#[from] rsoa_transport_redis::Error),
+    /// The server could not be built.
+    #[error("server: {0}")]
+    Server(#[from] rsoa_server::Error),
+    /// The runtime or the log subscriber could not be started.
+    #[error("process: {0}")]
+    Process(String),
+}
+
+/// Runs a service as a process: parses the command line, loads and checks the settings, installs the log
+/// subscriber, connects to Redis, builds the server with `build` (given the settings and a client for every
+/// service in `client_routing`) and serves until SIGINT or SIGTERM. Returns the process's exit code: 0 after a
+/// clean stop, 1 when the settings are bad or the service cannot start (command-line mistakes exit with 2).
+pub fn run<F>(build: F) -> ExitCode
+where
+    F: FnOnce(&Settings, Client) -> ServerBuilder,
+{
+    let cli = Cli::parse();
+    let settings = match Settings::load(&cli.settings) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("error: settings: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if cli.check_settings {
+        let shown = serde_json::to_string_pretty(&settings.masked()).unwrap_or_default();
+        println!("{shown}");
+        return ExitCode::SUCCESS;
+    }
+    if let Err(e) = install_logging(&cli) {
+        eprintln!("error: {e}");
+        return ExitCode::from(1);
+    }
+    match serve_process(settings, build) {
+        Ok(ServeOutcome::StoppedWithJobsRunning(running)) => {
+            tracing::warn!(
+                running,
+                "stopped with jobs still running after the grace period"
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "the service could not run");
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn install_logging(cli: &Cli) -> Result<(), Error> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
+        .map_err(|e| Error::Process(format!("--log-level {:?}: {e}", cli.log_level)))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let installed = match cli.log_format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    installed.map_err(|e| Error::Process(format!("cannot install the log subscriber: {e}")))
+}
+
+/// The server on a one-thread runtime: a process per core is how rsoa servers scale, and on one thread no call
+/// pays for waking a second one (about a third less CPU per call in `cargo xtask bench pysoa`).
+fn serve_process<F>(settings: Settings, build: F) -> Result<ServeOutcome, Error>
+where
+    F: FnOnce(&Settings, Client) -> ServerBuilder,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Process(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(async move {
+        let backend = RedisBackend::connect(settings.transport.kwargs.clone()).await?;
+        let client = client(&settings.client_routing).await?;
+        let mut server_settings = ServerSettings::default();
+        server_settings.max_concurrent_jobs = settings.max_concurrent_jobs;
+        let server = build(&settings, client).settings(server_settings).build()?;
+        let transport = Arc::new(RedisServerTransport::new(&backend, server.service_name())?);
+        tracing::info!(service = server.service_name(), "serving");
+        let grace = Duration::from_secs(settings.harakiri.shutdown_grace);
+        let outcome =
+            rsoa_server::serve(server, transport, rsoa_server::shutdown_signal(), grace).await;
+        tracing::info!(?outcome, "stopped");
+        backend.close().await;
+        Ok(outcome)
+    })
+}
+
+/// A client for every service of a `client_routing` map; services with the same Redis settings share one backend
+/// (and so its connections).
+///
+/// ```no_run
+/// # async fn demo(settings: rsoa_standalone::Settings) -> Result<(), rsoa_standalone::Error> {
+/// let client = rsoa_standalone::client(&settings.client_routing).await?;
+/// # Ok(()) }
+/// ```
+pub async fn client(routing: &BTreeMap<String, ClientRoute>) -> Result<Client, Error> {
+    let mut backends: Vec<(RedisSettings, RedisBackend)> = Vec::new();
+    let mut builder = Client::builder();
+    for (service, route) in routing {
+        let kwargs = &route.transport.kwargs;
+        let backend = match backends.iter().find(|(s, _)| s == kwargs) {
+            Some((_, backend)) => backend.clone(),
+            None => {
+                let backend = RedisBackend::connect(kwargs.clone()).await?;
+                backends.push((kwargs.clone(), backend.clone()));
+                backend
+            }
+        };
+        builder = builder.service(RedisClientTransport::new(&backend, service)?);
+    }
+    Ok(builder.build())
+}

@@ -1,0 +1,214 @@
+//! The `example-service` binary, run as a process by the standalone entry point: its settings file, the
+//! environment over it, every kind of bad settings, and serving on a real `redis-server` until SIGTERM.
+
+#[path = "../../../crates/rsoa-transport-redis/tests/support/mod.rs"]
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use assert_cmd::cargo::cargo_bin;
+
+const SETTINGS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/example-service.toml");
+
+fn service() -> Command {
+    let mut command = Command::new(cargo_bin("example-service"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    command
+}
+
+/// A settings file of this test's own, with `text` in it.
+fn settings_file(name: &str, text: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("example-service");
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write settings");
+    path
+}
+
+const GOOD: &str = "[transport.kwargs]\nbackend_type = \"redis.standard\"\n";
+
+#[test]
+fn check_settings_needs_no_redis_and_shows_the_effective_settings() {
+    let output = service()
+        .args(["--settings", SETTINGS, "--check-settings"])
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let shown: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(shown["max_concurrent_jobs"], 64);
+    assert_eq!(
+        shown["transport"]["kwargs"]["receive_batch_size"], 128,
+        "the tuned default"
+    );
+    assert_eq!(shown["extra"]["greeting"], "hello");
+}
+
+#[test]
+fn the_environment_wins_over_the_file() {
+    let output = service()
+        .args(["--settings", SETTINGS, "--check-settings"])
+        .env("RSOA_MAX_CONCURRENT_JOBS", "3")
+        .env(
+            "RSOA_TRANSPORT__KWARGS__BACKEND_LAYER_KWARGS__HOSTS",
+            "[\"10.9.8.7:6380\"]",
+        )
+        .env(
+            "RSOA_TRANSPORT__KWARGS__BACKEND_LAYER_KWARGS__CONNECTION_KWARGS__PASSWORD",
+            "hunter2",
+        )
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let shown: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(shown["max_concurrent_jobs"], 3);
+    assert_eq!(shown["transport"]["kwargs"]["receive_batch_size"], 6);
+    let kwargs = &shown["transport"]["kwargs"]["backend_layer_kwargs"];
+    assert_eq!(kwargs["hosts"][0], "10.9.8.7:6380");
+    assert_eq!(kwargs["connection_kwargs"]["password"], "********");
+    assert!(!stdout.contains("hunter2"));
+}
+
+#[test]
+fn every_kind_of_bad_settings_exits_1_naming_what_is_wrong() {
+    let cases = [
+        ("missing.toml", None, "missing.toml"),
+        ("settings.ini", Some(GOOD), "extension"),
+        ("syntax.toml", Some("[transport.kwargs\n"), "syntax.toml"),
+        (
+            "unknown.toml",
+            Some(&*format!("{GOOD}queue_capacty = 5\n")),
+            "queue_capacty",
+        ),
+        (
+            "type.toml",
+            Some(&*format!("{GOOD}queue_capacity = \"many\"\n")),
+            "transport.kwargs.queue_capacity",
+        ),
+        (
+            "zero.toml",
+            Some(&*format!("max_concurrent_jobs = 0\n{GOOD}")),
+            "max_concurrent_jobs",
+        ),
+        (
+            "no-transport.yaml",
+            Some("max_concurrent_jobs: 4\n"),
+            "transport",
+        ),
+        (
+            "bad.json",
+            Some("{\"transport\": {\"kwargs\": {\"backend_type\": \"redis.nope\"}}}"),
+            "backend_type",
+        ),
+    ];
+    for (name, text, expected) in cases {
+        let path = match text {
+            Some(text) => settings_file(name, text),
+            None => PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join("example-service")
+                .join(name),
+        };
+        let output = service()
+            .arg("--settings")
+            .arg(&path)
+            .arg("--check-settings")
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{name}: {stderr}");
+        assert!(stderr.contains(expected), "{name}: {stderr}");
+        assert!(output.stdout.is_empty(), "{name}");
+    }
+}
+
+#[test]
+fn a_command_line_mistake_exits_2() {
+    let output = service().arg("--check-settings").output().expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--settings"));
+}
+
+#[test]
+fn serves_on_redis_until_sigterm_and_stops_cleanly() {
+    let redis = support::redis(&[]);
+    let hosts = format!("[\"127.0.0.1:{}\"]", redis.port);
+    let mut child = service()
+        .args(["--settings", SETTINGS, "--log-format", "json"])
+        .env(
+            "RSOA_TRANSPORT__KWARGS__BACKEND_LAYER_KWARGS__HOSTS",
+            &hosts,
+        )
+        .env(
+            "RSOA_CLIENT_ROUTING__LEDGER__TRANSPORT__KWARGS__BACKEND_LAYER_KWARGS__HOSTS",
+            &hosts,
+        )
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    let stderr = child.stderr.take().expect("stderr");
+    let (lines, logged) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for_line = |what: &str| loop {
+        let line = logged
+            .recv_timeout(support::DEADLINE)
+            .unwrap_or_else(|_| panic!("no log line with {what:?}"));
+        if line.contains(what) {
+            assert!(line.starts_with('{'), "JSON lines: {line}");
+            break;
+        }
+    };
+    wait_for_line("serving");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let squared = runtime.block_on(async {
+        let mut settings =
+            rsoa_transport_redis::RedisSettings::standard([format!("127.0.0.1:{}", redis.port)]);
+        settings.receive_timeout_in_seconds = 10;
+        let backend = rsoa_transport_redis::RedisBackend::connect(settings)
+            .await
+            .expect("connect");
+        let client = rsoa_client::Client::builder()
+            .service(
+                rsoa_transport_redis::RedisClientTransport::new(&backend, "example")
+                    .expect("transport"),
+            )
+            .build();
+        client
+            .call_action("example", "square", &serde_json::json!({"number": 7}))
+            .timeout(Duration::from_secs(10))
+            .await
+            .expect("call")
+    });
+    assert_eq!(squared.body["square"].as_i64(), Some(49));
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    wait_for_line("stopped");
+    let status = support::wait_for("the service to exit", || child.try_wait().ok().flatten());
+    assert!(status.success(), "{status}");
+}
