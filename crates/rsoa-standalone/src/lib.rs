@@ -24,7 +24,7 @@
 //! ```
 //!
 //! ```text
-//! example --settings example.toml [--check-settings] [--log-level info] [--log-format human|json]
+//! example --settings example.toml [--workers N] [--check-settings] [--log-level info] [--log-format human|json]
 //! ```
 //!
 //! - The settings file ([`Settings`]) is TOML, YAML or JSON, chosen by its extension, in PySOA's shape
@@ -37,8 +37,12 @@
 //!   benchmarks measured fastest (`docs/operations.md`). Run one process per core.
 //! - SIGINT or SIGTERM stops it gracefully: every request already taken is answered, and running jobs get
 //!   `harakiri.shutdown_grace` seconds.
+//! - `--workers N` runs N worker processes of the same binary and restarts one that exits, with a growing pause,
+//!   giving up after `supervisor.max_crashes` crashes within `supervisor.crash_window_in_seconds`; a signal
+//!   is passed to every worker, and a second one kills them.
 
 mod settings;
+mod supervise;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -53,7 +57,9 @@ use rsoa_transport_redis::{
     RedisBackend, RedisClientTransport, RedisServerTransport, RedisSettings,
 };
 
-pub use settings::{ClientRoute, Harakiri, Settings, SettingsError, TransportSettings, ENV_PREFIX};
+pub use settings::{
+    ClientRoute, Harakiri, Settings, SettingsError, Supervisor, TransportSettings, ENV_PREFIX,
+};
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
@@ -70,6 +76,9 @@ pub struct Cli {
     /// Check the settings, print them (secrets masked) and exit: 0 when they are good, 1 otherwise.
     #[arg(long)]
     pub check_settings: bool,
+    /// Run N worker processes of this binary and restart any that exits (PySOA's `--fork`); one per core.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: Option<u16>,
     /// The log filter, in `tracing_subscriber::EnvFilter` syntax (`info`, `warn,rsoa_server=debug`, …).
     #[arg(long, value_name = "FILTER", default_value = "info")]
     pub log_level: String,
@@ -130,6 +139,9 @@ where
     if let Err(e) = install_logging(&cli) {
         eprintln!("error: {e}");
         return ExitCode::from(1);
+    }
+    if let Some(workers) = cli.workers {
+        return supervise::supervise(&cli, &settings, usize::from(workers));
     }
     match serve_process(settings, build) {
         Ok(ServeOutcome::StoppedWithJobsRunning(running)) => {

@@ -74,6 +74,34 @@ impl Default for Harakiri {
     }
 }
 
+/// How `--workers` restarts worker processes that exit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Supervisor {
+    /// Crashes (exits the supervisor did not ask for) within `crash_window_in_seconds` after which it gives up,
+    /// stops every worker and exits with status 1 (default 5).
+    #[serde(default = "defaults::max_crashes")]
+    pub max_crashes: usize,
+    /// The window over which crashes are counted, in seconds (default 60).
+    #[serde(default = "defaults::crash_window")]
+    pub crash_window_in_seconds: u64,
+    /// The longest pause before restarting a worker, in seconds; the pause starts at a quarter second and doubles
+    /// with each crash in a row of that worker (default 30).
+    #[serde(default = "defaults::max_restart_delay")]
+    pub max_restart_delay_in_seconds: u64,
+}
+
+impl Default for Supervisor {
+    fn default() -> Supervisor {
+        Supervisor {
+            max_crashes: defaults::max_crashes(),
+            crash_window_in_seconds: defaults::crash_window(),
+            max_restart_delay_in_seconds: defaults::max_restart_delay(),
+        }
+    }
+}
+
 /// A service's settings, with PySOA's names.
 ///
 /// ```
@@ -107,6 +135,9 @@ pub struct Settings {
     /// The graceful stop.
     #[serde(default)]
     pub harakiri: Harakiri,
+    /// How `--workers` restarts worker processes.
+    #[serde(default)]
+    pub supervisor: Supervisor,
     /// Free-form settings of the service itself.
     #[serde(default)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -118,6 +149,15 @@ mod defaults {
     }
     pub(super) fn max_concurrent_jobs() -> usize {
         64
+    }
+    pub(super) fn max_crashes() -> usize {
+        5
+    }
+    pub(super) fn crash_window() -> u64 {
+        60
+    }
+    pub(super) fn max_restart_delay() -> u64 {
+        30
     }
 }
 
@@ -168,6 +208,9 @@ impl Settings {
         let invalid = |key: &str, why: String| Err(SettingsError::Invalid(format!("{key}: {why}")));
         if self.max_concurrent_jobs == 0 {
             return invalid("max_concurrent_jobs", "must be at least 1".to_owned());
+        }
+        if self.supervisor.max_crashes == 0 {
+            return invalid("supervisor.max_crashes", "must be at least 1".to_owned());
         }
         check_path(&self.transport, SERVER_PATH, "transport.path")?;
         if let Err(e) = self.transport.kwargs.validate_server() {

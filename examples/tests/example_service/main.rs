@@ -6,7 +6,7 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -143,12 +143,72 @@ fn a_command_line_mistake_exits_2() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("--settings"));
 }
 
-#[test]
-fn serves_on_redis_until_sigterm_and_stops_cleanly() {
-    let redis = support::redis(&[]);
-    let hosts = format!("[\"127.0.0.1:{}\"]", redis.port);
-    let mut child = service()
+/// The stderr lines of a child process, read on a thread of their own.
+struct Logs(mpsc::Receiver<String>);
+
+impl Logs {
+    fn of(child: &mut Child) -> Logs {
+        let stderr = child.stderr.take().expect("stderr");
+        let (lines, logged) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Logs(logged)
+    }
+
+    /// The next JSON log line whose message is `message`, within the deadline.
+    fn next(&self, message: &str) -> serde_json::Value {
+        loop {
+            let line = self
+                .0
+                .recv_timeout(support::DEADLINE)
+                .unwrap_or_else(|_| panic!("no log line {message:?}"));
+            let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+                panic!("not a JSON log line: {line}");
+            };
+            if event["fields"]["message"] == message {
+                return event;
+            }
+        }
+    }
+}
+
+/// `example`'s `square` of 7 through Redis at `port`.
+fn square_over_redis(port: u16) -> Option<i64> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let settings = rsoa_transport_redis::RedisSettings::standard([format!("127.0.0.1:{port}")]);
+        let backend = rsoa_transport_redis::RedisBackend::connect(settings)
+            .await
+            .expect("connect");
+        let client = rsoa_client::Client::builder()
+            .service(
+                rsoa_transport_redis::RedisClientTransport::new(&backend, "example")
+                    .expect("transport"),
+            )
+            .build();
+        let response = client
+            .call_action("example", "square", &serde_json::json!({"number": 7}))
+            .timeout(Duration::from_secs(10))
+            .await
+            .expect("call");
+        response.body["square"].as_i64()
+    })
+}
+
+/// Starts `example-service` on the Redis at `port` with JSON logs and these extra arguments.
+fn start_on(port: u16, args: &[&str]) -> Child {
+    let hosts = format!("[\"127.0.0.1:{port}\"]");
+    service()
         .args(["--settings", SETTINGS, "--log-format", "json"])
+        .args(args)
         .env(
             "RSOA_TRANSPORT__KWARGS__BACKEND_LAYER_KWARGS__HOSTS",
             &hosts,
@@ -159,56 +219,96 @@ fn serves_on_redis_until_sigterm_and_stops_cleanly() {
         )
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start");
-    let stderr = child.stderr.take().expect("stderr");
-    let (lines, logged) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let wait_for_line = |what: &str| loop {
-        let line = logged
-            .recv_timeout(support::DEADLINE)
-            .unwrap_or_else(|_| panic!("no log line with {what:?}"));
-        if line.contains(what) {
-            assert!(line.starts_with('{'), "JSON lines: {line}");
-            break;
-        }
-    };
-    wait_for_line("serving");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let squared = runtime.block_on(async {
-        let mut settings =
-            rsoa_transport_redis::RedisSettings::standard([format!("127.0.0.1:{}", redis.port)]);
-        settings.receive_timeout_in_seconds = 10;
-        let backend = rsoa_transport_redis::RedisBackend::connect(settings)
-            .await
-            .expect("connect");
-        let client = rsoa_client::Client::builder()
-            .service(
-                rsoa_transport_redis::RedisClientTransport::new(&backend, "example")
-                    .expect("transport"),
-            )
-            .build();
-        client
-            .call_action("example", "square", &serde_json::json!({"number": 7}))
-            .timeout(Duration::from_secs(10))
-            .await
-            .expect("call")
-    });
-    assert_eq!(squared.body["square"].as_i64(), Some(49));
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .expect("start")
+}
+
+fn signal(pid: u32, signal: &str) {
+    let sent = Command::new("kill")
+        .args([signal, &pid.to_string()])
         .status()
         .expect("kill");
-    assert!(killed.success());
-    wait_for_line("stopped");
+    assert!(sent.success(), "kill {signal} {pid}");
+}
+
+fn is_running(pid: u64) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[test]
+fn serves_on_redis_until_sigterm_and_stops_cleanly() {
+    let redis = support::redis(&[]);
+    let mut child = start_on(redis.port, &[]);
+    let logs = Logs::of(&mut child);
+    logs.next("serving");
+    assert_eq!(square_over_redis(redis.port), Some(49));
+    signal(child.id(), "-TERM");
+    logs.next("stopped");
     let status = support::wait_for("the service to exit", || child.try_wait().ok().flatten());
     assert!(status.success(), "{status}");
+}
+
+#[test]
+fn workers_serve_a_killed_one_is_replaced_and_sigterm_stops_them_all() {
+    let redis = support::redis(&[]);
+    let mut supervisor = start_on(redis.port, &["--workers", "2"]);
+    let logs = Logs::of(&mut supervisor);
+    let mut pids = Vec::new();
+    for _ in 0..2 {
+        pids.push(
+            logs.next("worker started")["fields"]["pid"]
+                .as_u64()
+                .expect("pid"),
+        );
+    }
+    logs.next("serving");
+    logs.next("serving");
+    assert_eq!(square_over_redis(redis.port), Some(49));
+    // A worker killed outright is started again, as a new process.
+    signal(pids[0] as u32, "-KILL");
+    logs.next("worker exited; restarting it");
+    let restarted = logs.next("worker started");
+    let new_pid = restarted["fields"]["pid"].as_u64().expect("pid");
+    assert!(!pids.contains(&new_pid), "{restarted}");
+    logs.next("serving");
+    assert_eq!(square_over_redis(redis.port), Some(49));
+    // SIGTERM reaches every worker; each stops gracefully, and so does the supervisor.
+    signal(supervisor.id(), "-TERM");
+    let status = support::wait_for("the supervisor to exit", || {
+        supervisor.try_wait().ok().flatten()
+    });
+    assert!(status.success(), "{status}");
+    for pid in [pids[1], new_pid] {
+        assert!(!is_running(pid), "worker {pid} still runs");
+    }
+}
+
+#[test]
+fn a_worker_that_cannot_run_makes_the_supervisor_give_up() {
+    let nothing = support::free_port();
+    // Redis is not there: each worker fails to connect within a fifth of a second and exits 1.
+    let mut supervisor = service()
+        .args(["--settings", SETTINGS, "--workers", "1"])
+        .env(
+            "RSOA_TRANSPORT__KWARGS__BACKEND_LAYER_KWARGS__HOSTS",
+            format!("[\"127.0.0.1:{nothing}\"]"),
+        )
+        .env(
+            "RSOA_TRANSPORT__KWARGS__BACKEND_LAYER_KWARGS__CONNECTION_KWARGS__SOCKET_CONNECT_TIMEOUT",
+            "0.2",
+        )
+        .env("RSOA_SUPERVISOR__MAX_CRASHES", "3")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    let status = support::wait_for("the supervisor to give up", || {
+        supervisor.try_wait().ok().flatten()
+    });
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut supervisor.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("gave up after 3 worker crashes"),
+        "{stderr}"
+    );
 }
