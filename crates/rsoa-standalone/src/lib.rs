@@ -41,6 +41,7 @@
 //!   giving up after `supervisor.max_crashes` crashes within `supervisor.crash_window_in_seconds`; a signal
 //!   is passed to every worker, and a second one kills them.
 
+mod heartbeat;
 mod settings;
 mod supervise;
 
@@ -79,6 +80,10 @@ pub struct Cli {
     /// Run N worker processes of this binary and restart any that exits (PySOA's `--fork`); one per core.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub workers: Option<u16>,
+    /// Set by the supervisor on each worker it starts: the worker's number, from 1 (`{{fid}}` in
+    /// `heartbeat_file`).
+    #[arg(long, value_name = "N", hide = true)]
+    pub worker_number: Option<u16>,
     /// The log filter, in `tracing_subscriber::EnvFilter` syntax (`info`, `warn,rsoa_server=debug`, …).
     #[arg(long, value_name = "FILTER", default_value = "info")]
     pub log_level: String,
@@ -143,7 +148,7 @@ where
     if let Some(workers) = cli.workers {
         return supervise::supervise(&cli, &settings, usize::from(workers));
     }
-    match serve_process(settings, build) {
+    match serve_process(settings, cli.worker_number, build) {
         Ok(ServeOutcome::StoppedWithJobsRunning(running)) => {
             tracing::warn!(
                 running,
@@ -175,7 +180,11 @@ fn install_logging(cli: &Cli) -> Result<(), Error> {
 
 /// The server on a one-thread runtime: a process per core is how rsoa servers scale, and on one thread no call
 /// pays for waking a second one (about a third less CPU per call in `cargo xtask bench pysoa`).
-fn serve_process<F>(settings: Settings, build: F) -> Result<ServeOutcome, Error>
+fn serve_process<F>(
+    settings: Settings,
+    worker_number: Option<u16>,
+    build: F,
+) -> Result<ServeOutcome, Error>
 where
     F: FnOnce(&Settings, Client) -> ServerBuilder,
 {
@@ -190,10 +199,18 @@ where
         server_settings.max_concurrent_jobs = settings.max_concurrent_jobs;
         let server = build(&settings, client).settings(server_settings).build()?;
         let transport = Arc::new(RedisServerTransport::new(&backend, server.service_name())?);
+        let heartbeat = match &settings.heartbeat_file {
+            Some(template) => Some(
+                heartbeat::Heartbeat::start(template, worker_number)
+                    .map_err(|e| Error::Process(format!("heartbeat_file {template:?}: {e}")))?,
+            ),
+            None => None,
+        };
         tracing::info!(service = server.service_name(), "serving");
         let grace = Duration::from_secs(settings.harakiri.shutdown_grace);
         let outcome =
             rsoa_server::serve(server, transport, rsoa_server::shutdown_signal(), grace).await;
+        drop(heartbeat);
         tracing::info!(?outcome, "stopped");
         backend.close().await;
         Ok(outcome)

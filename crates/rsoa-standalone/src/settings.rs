@@ -138,6 +138,10 @@ pub struct Settings {
     /// How `--workers` restarts worker processes.
     #[serde(default)]
     pub supervisor: Supervisor,
+    /// A file rewritten with the current time every 2.5 s while the server runs, and removed when it stops
+    /// (PySOA's liveness signal): `{{pid}}` becomes the process id, `{{fid}}` the worker number (or `main`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_file: Option<String>,
     /// Free-form settings of the service itself.
     #[serde(default)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -314,8 +318,8 @@ mod tests {
                 "client_routing.x.transport.kwargs",
             ),
             (
-                "heartbeat_file = \"/tmp/x\"\n[transport.kwargs]\nbackend_type = \"redis.standard\"\n",
-                "heartbeat_file",
+                "heartbeat_fil = \"/tmp/x\"\n[transport.kwargs]\nbackend_type = \"redis.standard\"\n",
+                "heartbeat_fil",
             ),
         ]
         .map(|(t, e)| (t.to_owned(), e))

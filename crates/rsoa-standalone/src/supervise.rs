@@ -140,7 +140,11 @@ impl Supervisor {
 
     fn start(&mut self, slot: usize) {
         let mut command = tokio::process::Command::new(&self.exe);
-        command.args(&self.args).kill_on_drop(false);
+        command
+            .args(&self.args)
+            .arg("--worker-number")
+            .arg((slot + 1).to_string())
+            .kill_on_drop(false);
         match command.spawn() {
             Ok(mut child) => {
                 self.generation += 1;

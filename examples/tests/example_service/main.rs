@@ -312,3 +312,44 @@ fn a_worker_that_cannot_run_makes_the_supervisor_give_up() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_heartbeat_file_stays_fresh_while_serving_and_is_removed_on_exit() {
+    let redis = support::redis(&[]);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("heartbeat");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let template = dir.join("example-{{pid}}-{{fid}}.beat");
+    let hosts = format!("[\"127.0.0.1:{}\"]", redis.port);
+    let mut child = service()
+        .args(["--settings", SETTINGS, "--log-format", "json"])
+        .env(
+            "RSOA_TRANSPORT__KWARGS__BACKEND_LAYER_KWARGS__HOSTS",
+            &hosts,
+        )
+        .env(
+            "RSOA_CLIENT_ROUTING__LEDGER__TRANSPORT__KWARGS__BACKEND_LAYER_KWARGS__HOSTS",
+            &hosts,
+        )
+        .env("RSOA_HEARTBEAT_FILE", template.to_str().expect("path"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    let logs = Logs::of(&mut child);
+    logs.next("serving");
+    let path = dir.join(format!("example-{}-main.beat", child.id()));
+    let read = || -> Option<f64> { std::fs::read_to_string(&path).ok()?.parse().ok() };
+    let first = read().expect("a heartbeat written before serving");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
+    assert!((now - first).abs() < 30.0, "{first} is the time ({now})");
+    let later = support::wait_for("the heartbeat to be refreshed", || {
+        read().filter(|&t| t > first)
+    });
+    assert!(later - first < 10.0, "{first} then {later}");
+    signal(child.id(), "-TERM");
+    let status = support::wait_for("the service to exit", || child.try_wait().ok().flatten());
+    assert!(status.success(), "{status}");
+    assert!(!path.exists(), "removed on a clean exit");
+}
