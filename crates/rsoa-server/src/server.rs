@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use rsoa_client::Client;
 use rsoa_protocol::{
@@ -35,12 +36,18 @@ use crate::{Action, ActionContext, ActionError, Error, HealthReport, RawAction};
 pub struct ServerSettings {
     /// How many jobs this server runs at once (PySOA runs one per process). At least 1; default 64.
     pub max_concurrent_jobs: usize,
+    /// PySOA's `harakiri.timeout`: a job still running after this many seconds is cancelled, and its caller gets
+    /// `ACTION_TIMEOUT` (or `JOB_TIMEOUT` outside any action). A request's own `control.timeout`, when sooner,
+    /// sets the deadline instead. 0, the default here, sets none (the standalone runner defaults to 300, as PySOA).
+    /// Cancellation happens at the job's next `.await`: code that never yields is not stopped by it.
+    pub harakiri_timeout_in_seconds: u64,
 }
 
 impl Default for ServerSettings {
     fn default() -> ServerSettings {
         ServerSettings {
             max_concurrent_jobs: 64,
+            harakiri_timeout_in_seconds: 0,
         }
     }
 }
@@ -101,7 +108,13 @@ pub(crate) struct ServerInner {
 pub(crate) struct JobEnvelope {
     pub(crate) request_id: Value,
     pub(crate) meta: Arc<Map>,
+    /// When the job is cancelled, if ever (see [`ServerSettings::harakiri_timeout_in_seconds`]).
+    pub(crate) deadline: Option<tokio::time::Instant>,
 }
+
+/// How long past the deadline a job's middleware may take to finish after an action was cancelled, before the
+/// whole job is (the action's `ACTION_TIMEOUT` is then still reported if the middleware returns in that time).
+const MIDDLEWARE_GRACE: Duration = Duration::from_millis(100);
 
 impl fmt::Debug for Server {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -209,15 +222,40 @@ impl ServerInner {
             },
         };
         let suppress = request.control.suppress_response;
-        let envelope = JobEnvelope { request_id, meta };
+        let limits = [
+            self.settings.harakiri_timeout_in_seconds,
+            request.control.timeout.unwrap_or(0),
+        ];
+        let deadline = limits
+            .into_iter()
+            .filter(|&s| s > 0)
+            .min()
+            .map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
+        let envelope = JobEnvelope {
+            request_id,
+            meta,
+            deadline,
+        };
         let next = JobNext {
             server: self,
             middleware: &self.middleware,
             envelope: &envelope,
         };
-        let response = match CatchPanic::new(next.run(request)).await {
-            Ok(response) => response,
-            Err(panicked) => JobResponse::from_errors(vec![panic_error(panicked)]),
+        let run = CatchPanic::new(next.run(request));
+        let outcome = match deadline {
+            None => Ok(run.await),
+            Some(deadline) => tokio::time::timeout_at(deadline + MIDDLEWARE_GRACE, run).await,
+        };
+        let response = match outcome {
+            Ok(Ok(response)) => response,
+            Ok(Err(panicked)) => JobResponse::from_errors(vec![panic_error(panicked)]),
+            Err(_) => {
+                tracing::error!(service = %self.name, "a job ran past its deadline and was cancelled");
+                JobResponse::from_errors(vec![WireError::new(
+                    ErrorCode::JOB_TIMEOUT,
+                    "The service job ran for too long and had to be interrupted (probably a middleware issue).",
+                )])
+            }
         };
         (!suppress).then_some(response)
     }
@@ -254,12 +292,32 @@ impl ServerInner {
                 server: self,
                 middleware: &self.middleware,
             };
-            let response = match CatchPanic::new(next.run(request, &ctx)).await {
-                Ok(response) => response,
-                Err(panicked) => ActionResponse::with_errors(
+            let run = CatchPanic::new(next.run(request, &ctx));
+            let outcome = match envelope.deadline {
+                None => Some(run.await),
+                Some(deadline) => tokio::time::timeout_at(deadline, run).await.ok(),
+            };
+            let response = match outcome {
+                Some(Ok(response)) => response,
+                Some(Err(panicked)) => ActionResponse::with_errors(
                     ctx.action_name().to_owned(),
                     vec![panic_error(panicked)],
                 ),
+                None => {
+                    // PySOA's harakiri: the action is interrupted, and the job stops with it.
+                    tracing::error!(service = %self.name, action = ctx.action_name(), "an action ran past its deadline and was cancelled");
+                    responses.push(ActionResponse::with_errors(
+                        ctx.action_name().to_owned(),
+                        vec![WireError::new(
+                            ErrorCode::ACTION_TIMEOUT,
+                            format!(
+                                "The action \"{}\" ran for too long and had to be interrupted.",
+                                ctx.action_name()
+                            ),
+                        )],
+                    ));
+                    break;
+                }
             };
             if let Some(errors) = state
                 .abort

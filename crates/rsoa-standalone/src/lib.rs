@@ -197,6 +197,7 @@ where
         let client = client(&settings.client_routing).await?;
         let mut server_settings = ServerSettings::default();
         server_settings.max_concurrent_jobs = settings.max_concurrent_jobs;
+        server_settings.harakiri_timeout_in_seconds = settings.harakiri.timeout;
         let server = build(&settings, client).settings(server_settings).build()?;
         let transport = Arc::new(RedisServerTransport::new(&backend, server.service_name())?);
         let heartbeat = match &settings.heartbeat_file {

@@ -56,11 +56,16 @@ pub struct ClientRoute {
     pub transport: TransportSettings,
 }
 
-/// PySOA's `harakiri` settings (only the graceful stop so far).
+/// PySOA's `harakiri` settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct Harakiri {
+    /// Seconds after which a job is cancelled and answered with `ACTION_TIMEOUT` or `JOB_TIMEOUT` (default 300, as
+    /// in PySOA; 0 turns it off). A request's own `control.timeout`, when sooner, sets the deadline instead.
+    /// Cancellation takes effect at the job's next `.await`.
+    #[serde(default = "defaults::harakiri_timeout")]
+    pub timeout: u64,
     /// Seconds a stopping server waits for the jobs it is running (default 30, as in PySOA).
     #[serde(default = "defaults::shutdown_grace")]
     pub shutdown_grace: u64,
@@ -69,6 +74,7 @@ pub struct Harakiri {
 impl Default for Harakiri {
     fn default() -> Harakiri {
         Harakiri {
+            timeout: defaults::harakiri_timeout(),
             shutdown_grace: defaults::shutdown_grace(),
         }
     }
@@ -150,6 +156,9 @@ pub struct Settings {
 mod defaults {
     pub(super) fn shutdown_grace() -> u64 {
         30
+    }
+    pub(super) fn harakiri_timeout() -> u64 {
+        300
     }
     pub(super) fn max_concurrent_jobs() -> usize {
         64
@@ -334,6 +343,7 @@ mod tests {
         let settings = Settings::from_toml(MINIMAL).unwrap();
         assert_eq!(settings.max_concurrent_jobs, 64);
         assert_eq!(settings.harakiri.shutdown_grace, 30);
+        assert_eq!(settings.harakiri.timeout, 300);
         assert_eq!(settings.transport.kwargs.receive_batch_size, Some(128));
         let chosen = Settings::from_toml(&format!("{MINIMAL}receive_batch_size = 3\n")).unwrap();
         assert_eq!(chosen.transport.kwargs.receive_batch_size, Some(3));
