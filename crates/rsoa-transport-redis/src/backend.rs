@@ -286,6 +286,61 @@ fn redis_config(
     Ok(config)
 }
 
+/// The connection to a standard host given as a URL (see [`crate::Host`]), parsed by fred. What the URL leaves
+/// out (credentials, database) comes from `connection` and `db`; TLS follows `rediss://` or `connection.ssl`, with
+/// the certificate authorities of `ssl_ca_certs`.
+pub(crate) fn url_config(
+    url: &str,
+    connection: &ConnectionSettings,
+    db: Option<u8>,
+) -> Result<Config, Error> {
+    let invalid =
+        |why: String| Error::Settings(format!("host {}: {why}", crate::settings::redacted(url)));
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| invalid("not a URL".to_owned()))?;
+    let mut config = match scheme {
+        "redis" | "rediss" => Config::from_url_centralized(url).map_err(|e| invalid(e.to_string()))?,
+        "unix" | "redis+unix" => {
+            // redis-py's `unix:///path?db=N`; fred reads the path and leaves the database to the caller.
+            let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+            let mut config = Config::from_url_unix(&format!("redis+unix://{path}"))
+                .map_err(|e| invalid(e.to_string()))?;
+            for pair in query.split('&').filter(|p| !p.is_empty()) {
+                match pair.split_once('=') {
+                    Some(("db", n)) => {
+                        config.database = Some(n.parse().map_err(|_| {
+                            invalid(format!("db {n:?} is not a database number"))
+                        })?);
+                    }
+                    _ => return Err(invalid(format!("unknown query parameter {pair:?}"))),
+                }
+            }
+            config
+        }
+        other => {
+            return Err(invalid(format!(
+                "scheme {other:?} is not one of redis, rediss, unix (clusters and Sentinels have their own backend_type)"
+            )))
+        }
+    };
+    if config.username.is_none() {
+        config.username.clone_from(&connection.username);
+    }
+    if config.password.is_none() {
+        config.password.clone_from(&connection.password);
+    }
+    if config.database.is_none() {
+        config.database = connection.db.or(db);
+    }
+    config.tls = if scheme == "rediss" || connection.ssl {
+        Some(tls_config(connection)?)
+    } else {
+        None
+    };
+    Ok(config)
+}
+
 fn tls_config(connection: &ConnectionSettings) -> Result<fred::prelude::TlsConfig, Error> {
     use fred::rustls::{ClientConfig, RootCertStore};
 
@@ -352,17 +407,39 @@ impl RedisBackend {
         match settings.backend_type {
             BackendType::Standard => {
                 let port = backend.redis_port.unwrap_or(6379);
-                let hosts = resolve_hosts(backend, port)?;
-                for (host, port) in hosts {
-                    let label = format!("{host}:{port}");
-                    configs.push((
-                        label,
-                        redis_config(
-                            ServerConfig::new_centralized(host, port),
-                            connection,
-                            backend.redis_db,
-                        )?,
-                    ));
+                if backend.hosts.iter().any(|h| h.url().is_some()) {
+                    // Hosts in ring order, each a URL or a name.
+                    for host in &backend.hosts {
+                        configs.push(match host.url() {
+                            Some(url) => (
+                                crate::settings::redacted(url),
+                                url_config(url, connection, backend.redis_db)?,
+                            ),
+                            None => {
+                                let (host, port) = host.resolve(port)?;
+                                (
+                                    format!("{host}:{port}"),
+                                    redis_config(
+                                        ServerConfig::new_centralized(host, port),
+                                        connection,
+                                        backend.redis_db,
+                                    )?,
+                                )
+                            }
+                        });
+                    }
+                } else {
+                    for (host, port) in resolve_hosts(backend, port)? {
+                        let label = format!("{host}:{port}");
+                        configs.push((
+                            label,
+                            redis_config(
+                                ServerConfig::new_centralized(host, port),
+                                connection,
+                                backend.redis_db,
+                            )?,
+                        ));
+                    }
                 }
             }
             BackendType::Sentinel => {

@@ -22,7 +22,9 @@ pub enum BackendType {
     Cluster,
 }
 
-/// A host: `"host"` (port from `redis_port`), `"host:port"`, or `["host", port]`.
+/// A host: `"host"` (port from `redis_port`), `"host:port"`, `["host", port]`, or a URL: `redis://[user:password@]host[:port][/db]`,
+/// `rediss://…` (TLS, with `ssl_ca_certs` as for `ssl`), or `unix:///path/to/redis.sock[?db=N]` (a Unix socket, as
+/// redis-py writes it; `redis+unix://` too). A URL's credentials and database win over `connection_kwargs`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Host {
@@ -33,6 +35,14 @@ pub enum Host {
 }
 
 impl Host {
+    /// The URL this host is given as, if it is one.
+    pub fn url(&self) -> Option<&str> {
+        match self {
+            Host::Name(name) if name.contains("://") => Some(name),
+            _ => None,
+        }
+    }
+
     /// The host and port, using `default_port` when the host gives none.
     pub fn resolve(&self, default_port: u16) -> Result<(String, u16), Error> {
         match self {
@@ -256,6 +266,20 @@ mod defaults {
 /// The most calls one reply connection may wait for at once (`replies_per_connection`).
 pub const MAX_REPLIES_PER_CONNECTION: usize = 4096;
 
+/// A URL with its password, if any, replaced by `***`, for messages and labels.
+pub(crate) fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// The smallest chunk threshold PySOA accepts.
 pub const MIN_CHUNK_THRESHOLD: i64 = 102_400;
 
@@ -328,7 +352,20 @@ impl RedisSettings {
         self.default_serializer_config.mime_type()?;
         let backend = &self.backend_layer_kwargs;
         for host in &backend.hosts {
-            host.resolve(6379)?;
+            match host.url() {
+                Some(url) if self.backend_type != BackendType::Standard => {
+                    return bad(
+                        "backend_layer_kwargs.hosts",
+                        &format!("{} is a URL; URLs name standard hosts only", redacted(url)),
+                    )
+                }
+                Some(url) => {
+                    crate::backend::url_config(url, &backend.connection_kwargs, None)?;
+                }
+                None => {
+                    host.resolve(6379)?;
+                }
+            }
         }
         match self.backend_type {
             BackendType::Sentinel if backend.sentinel_services.is_empty() => bad(
@@ -476,6 +513,34 @@ mod tests {
         assert!(s.validate_server().is_ok());
         s.chunk_messages_larger_than_bytes = Some(-1);
         assert_eq!(s.chunk_threshold(), None);
+        for (url, ok) in [
+            ("redis://127.0.0.1:6380/2", true),
+            ("redis://:secret@cache:6379", true),
+            ("rediss://user:pw@cache", true),
+            ("unix:///run/redis.sock?db=3", true),
+            ("redis+unix:///run/redis.sock", true),
+            ("unix:///run/redis.sock?db=x", false),
+            ("unix:///run/redis.sock?timeout=3", false),
+            ("redis-cluster://a:1", false),
+            ("http://cache", false),
+        ] {
+            let outcome = RedisSettings::standard([url]).validate_client();
+            assert_eq!(outcome.is_ok(), ok, "{url}: {outcome:?}");
+        }
+        let mut sentinel = RedisSettings::standard(["redis://a:1"]);
+        sentinel.backend_type = BackendType::Sentinel;
+        sentinel.backend_layer_kwargs.sentinel_services = vec!["m".to_owned()];
+        assert!(
+            sentinel.validate_client().is_err(),
+            "URLs name standard hosts only"
+        );
+        assert_eq!(redacted("redis://u:pw@h:1/2"), "redis://u:***@h:1/2");
+        assert_eq!(redacted("redis://h:1"), "redis://h:1");
+        let err = RedisSettings::standard(["redis://u:pw@h:x"])
+            .validate_client()
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("pw"), "{err}");
         let mut c = RedisSettings::standard(["localhost"]);
         c.protocol_version = Some(4);
         assert!(c.validate_client().is_err());

@@ -210,3 +210,42 @@ async fn tls_with_a_private_authority() {
         .ssl_ca_certs = None;
     assert!(RedisBackend::connect(untrusted).await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_given_as_redis_rediss_and_unix_urls() {
+    // A Unix socket, with the database in redis-py's query form.
+    let socket = std::env::temp_dir().join(format!("rsoa-{}.sock", support::free_port()));
+    let socket_text = socket.display().to_string();
+    let unix = redis(&["--unixsocket", &socket_text, "--unixsocketperm", "700"]);
+    let url = |url: String| RedisSettings::standard([url]);
+    let served = Served::start(
+        service(),
+        url(format!("unix://{socket_text}?db=2")),
+        url(format!("unix://{socket_text}?db=2")),
+    )
+    .await;
+    assert_eq!(square_eventually(&served.client, 6).await, 36);
+    let clients = command(unix.port, &["CLIENT", "LIST"]).unwrap();
+    assert!(
+        clients
+            .lines()
+            .any(|l| l.contains("db=2") && l.contains("addr=/")),
+        "{clients}"
+    );
+    drop(served);
+    // TCP with the database in the path, and credentials in the URL.
+    let secured = redis(&["--requirepass", "s3cret"]);
+    let tcp = format!("redis://:s3cret@127.0.0.1:{}/3", secured.port);
+    let served = Served::start(service(), url(tcp.clone()), url(tcp)).await;
+    assert_eq!(square_eventually(&served.client, 5).await, 25);
+    drop(served);
+    // TLS, trusting the test's own authority.
+    let (tls, ca) = support::redis_tls();
+    let tls_settings = || {
+        let mut s = url(format!("rediss://localhost:{}", tls.port));
+        s.backend_layer_kwargs.connection_kwargs.ssl_ca_certs = Some(ca.display().to_string());
+        s
+    };
+    let served = Served::start(service(), tls_settings(), tls_settings()).await;
+    assert_eq!(square_eventually(&served.client, 4).await, 16);
+}
