@@ -194,7 +194,7 @@ where
         .map_err(|e| Error::Process(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async move {
         let backend = RedisBackend::connect(settings.transport.kwargs.clone()).await?;
-        let client = client(&settings.client_routing).await?;
+        let client = client_sharing(&settings.client_routing, Some(&backend)).await?;
         let mut server_settings = ServerSettings::default();
         server_settings.max_concurrent_jobs = settings.max_concurrent_jobs;
         server_settings.harakiri_timeout_in_seconds = settings.harakiri.timeout;
@@ -219,7 +219,8 @@ where
 }
 
 /// A client for every service of a `client_routing` map; services with the same Redis settings share one backend
-/// (and so its connections).
+/// (and so its connections). A service run by [`run`] also shares its server's backend with the routes whose
+/// settings are the server's but for the server-only ones.
 ///
 /// ```no_run
 /// # async fn demo(settings: rsoa_standalone::Settings) -> Result<(), rsoa_standalone::Error> {
@@ -227,7 +228,21 @@ where
 /// # Ok(()) }
 /// ```
 pub async fn client(routing: &BTreeMap<String, ClientRoute>) -> Result<Client, Error> {
+    client_sharing(routing, None).await
+}
+
+/// [`client`], reusing `server`'s backend for the routes whose settings match its, server-only settings aside.
+async fn client_sharing(
+    routing: &BTreeMap<String, ClientRoute>,
+    server: Option<&RedisBackend>,
+) -> Result<Client, Error> {
     let mut backends: Vec<(RedisSettings, RedisBackend)> = Vec::new();
+    if let Some(server) = server {
+        let mut client_side = server.settings().clone();
+        client_side.receive_batch_size = None;
+        client_side.chunk_messages_larger_than_bytes = None;
+        backends.push((client_side, server.clone()));
+    }
     let mut builder = Client::builder();
     for (service, route) in routing {
         let kwargs = &route.transport.kwargs;

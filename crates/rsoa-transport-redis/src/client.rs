@@ -58,7 +58,8 @@ impl fmt::Debug for RedisClientTransport {
 
 impl RedisClientTransport {
     /// A transport to `service` on `backend`, with the backend's serializer and protocol version, checking the
-    /// backend's settings for a client.
+    /// backend's settings for a client. The backend may be a server's too: one backend can serve a service and the
+    /// clients its actions use, on the same connections.
     pub fn new(
         backend: &RedisBackend,
         service: &str,
@@ -129,7 +130,8 @@ impl RedisClientTransportBuilder<'_> {
         if let Some(version) = self.protocol_version {
             settings.protocol_version = Some(version);
         }
-        settings.validate_client()?;
+        // A backend that also serves a server may carry server-only settings; the client side ignores them.
+        settings.check_client_side()?;
         let mime = settings.default_serializer_config.mime_type()?;
         let client_id = [
             backend.inner.client_id_prefix.as_str(),

@@ -380,15 +380,22 @@ impl RedisSettings {
         }
     }
 
-    /// Checks the settings for a client, naming the first bad value.
+    /// Checks a client's own settings, naming the first bad value; server-only settings there are refused as a
+    /// likely mistake.
     pub fn validate_client(&self) -> Result<(), Error> {
-        self.check_common()?;
         if self.chunk_messages_larger_than_bytes.is_some() || self.receive_batch_size.is_some() {
             return Err(Error::Settings(
                 "chunk_messages_larger_than_bytes and receive_batch_size are server settings"
                     .to_owned(),
             ));
         }
+        self.check_client_side()
+    }
+
+    /// Checks what a client transport uses, on a backend that may serve a server too (whose server-only settings
+    /// the client side ignores).
+    pub(crate) fn check_client_side(&self) -> Result<(), Error> {
+        self.check_common()?;
         self.protocol_version()?;
         if self.reply_connections == 0 {
             return Err(Error::Settings(

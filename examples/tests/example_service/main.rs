@@ -240,6 +240,12 @@ fn serves_on_redis_until_sigterm_and_stops_cleanly() {
     let mut child = start_on(redis.port, &[]);
     let logs = Logs::of(&mut child);
     logs.next("serving");
+    // The server and its route to `ledger` (the same Redis settings) share one backend: two connections for
+    // sending and the server's one receiving, beside the one counting (a backend of its own for the route would
+    // add two more).
+    support::wait_for("the service's three connections", || {
+        (support::connections(redis.port) == 4).then_some(())
+    });
     assert_eq!(square_over_redis(redis.port), Some(49));
     signal(child.id(), "-TERM");
     logs.next("stopped");
