@@ -179,6 +179,19 @@ pub struct CallServiceResponse {
 #[serde(deny_unknown_fields)]
 struct Empty {}
 
+/// `slow`'s request: how long to wait.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SlowRequest {
+    millis: u64,
+}
+
+/// `slow`'s response.
+#[derive(Debug, Serialize)]
+struct SlowResponse {
+    waited_ms: u64,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FailRequest {
@@ -206,6 +219,13 @@ pub fn example_service_builder(client: Client) -> ServerBuilder {
                 req.code.unwrap_or_else(|| "FAILED".to_owned()),
                 "Failed on request",
             ))
+        })
+        .action_fn("slow", |req: SlowRequest, _ctx: ActionContext| async move {
+            // Waits as a call to a slow downstream service would, without holding the thread.
+            tokio::time::sleep(Duration::from_millis(req.millis)).await;
+            Ok::<_, ActionError>(SlowResponse {
+                waited_ms: req.millis,
+            })
         })
         .action_fn("call_service", |_: Empty, ctx: ActionContext| async move {
             // ctx.client() carries this request's correlation id, switches and context to the next service.

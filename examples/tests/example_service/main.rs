@@ -359,3 +359,62 @@ fn the_heartbeat_file_stays_fresh_while_serving_and_is_removed_on_exit() {
     assert!(status.success(), "{status}");
     assert!(!path.exists(), "removed on a clean exit");
 }
+
+#[test]
+fn sigterm_with_jobs_in_flight_answers_every_one() {
+    let redis = support::redis(&[]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let backend = runtime.block_on(async {
+        rsoa_transport_redis::RedisBackend::connect(rsoa_transport_redis::RedisSettings::standard(
+            [format!("127.0.0.1:{}", redis.port)],
+        ))
+        .await
+        .expect("connect")
+    });
+    let client = rsoa_client::Client::builder()
+        .service(
+            rsoa_transport_redis::RedisClientTransport::new(&backend, "example")
+                .expect("transport"),
+        )
+        .build();
+    // Twenty slow requests wait in the queue before the service starts.
+    let options = rsoa_client::CallOptions::new().timeout(Duration::from_secs(30));
+    let ids: Vec<u64> = runtime.block_on(async {
+        let mut ids = Vec::new();
+        for n in 0..20_u64 {
+            let slow = rsoa_client::action("slow", &serde_json::json!({"millis": 1_000 + n}))
+                .expect("action");
+            ids.push(
+                client
+                    .send_request("example", vec![slow], &options)
+                    .await
+                    .expect("sent"),
+            );
+        }
+        ids
+    });
+    let mut child = start_on(redis.port, &[]);
+    let logs = Logs::of(&mut child);
+    logs.next("serving");
+    // Once the queue is empty, every request is inside the process, running; then the stop comes.
+    support::wait_for("the service to take every request", || {
+        (support::llen(redis.port, "pysoa:service.example") == 0).then_some(())
+    });
+    signal(child.id(), "-TERM");
+    let answered =
+        runtime.block_on(client.get_all_responses("example", Some(Duration::from_secs(30))));
+    let answered = answered.expect("responses");
+    assert_eq!(answered.iter().map(|(id, _)| *id).collect::<Vec<_>>(), ids);
+    for (n, (_, outcome)) in answered.iter().enumerate() {
+        let job = outcome.as_ref().expect("answered");
+        assert_eq!(
+            job.actions[0].body["waited_ms"].as_i64(),
+            Some(1_000 + n as i64)
+        );
+    }
+    let status = support::wait_for("the service to exit", || child.try_wait().ok().flatten());
+    assert!(status.success(), "{status}");
+}
