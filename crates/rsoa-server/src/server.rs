@@ -37,8 +37,8 @@ pub struct ServerSettings {
     /// How many jobs this server runs at once (PySOA runs one per process). At least 1; default 64.
     pub max_concurrent_jobs: usize,
     /// PySOA's `harakiri.timeout`: a job still running after this many seconds is cancelled, and its caller gets
-    /// `ACTION_TIMEOUT` (or `JOB_TIMEOUT` outside any action). A request's own `control.timeout`, when sooner,
-    /// sets the deadline instead. 0, the default here, sets none (the standalone runner defaults to 300, as PySOA).
+    /// `ACTION_TIMEOUT` (or `JOB_TIMEOUT` outside any action). A job whose request carries `control.timeout` is
+    /// also cancelled a second after that, when its caller has stopped waiting, if that is sooner. 0, the default here, sets none (the standalone runner defaults to 300, as PySOA).
     /// Cancellation happens at the job's next `.await`: code that never yields is not stopped by it.
     pub harakiri_timeout_in_seconds: u64,
 }
@@ -111,6 +111,9 @@ pub(crate) struct JobEnvelope {
     /// When the job is cancelled, if ever (see [`ServerSettings::harakiri_timeout_in_seconds`]).
     pub(crate) deadline: Option<tokio::time::Instant>,
 }
+
+/// How long after a request's own `control.timeout` its job is cancelled.
+const CALLER_GRACE: Duration = Duration::from_secs(1);
 
 /// How long past the deadline a job's middleware may take to finish after an action was cancelled, before the
 /// whole job is (the action's `ACTION_TIMEOUT` is then still reported if the middleware returns in that time).
@@ -222,15 +225,22 @@ impl ServerInner {
             },
         };
         let suppress = request.control.suppress_response;
-        let limits = [
-            self.settings.harakiri_timeout_in_seconds,
-            request.control.timeout.unwrap_or(0),
-        ];
-        let deadline = limits
-            .into_iter()
+        let harakiri = Some(self.settings.harakiri_timeout_in_seconds)
             .filter(|&s| s > 0)
+            .map(Duration::from_secs);
+        // The caller stops waiting at its own timeout; a moment later the job is of use to nobody. Cancelling it
+        // then (not at the same instant, which would race the caller's timer) frees its slot while the caller
+        // still sees what a PySOA server gives it: its own timeout.
+        let caller = request
+            .control
+            .timeout
+            .filter(|&s| s > 0)
+            .map(|s| Duration::from_secs(s) + CALLER_GRACE);
+        let deadline = [harakiri, caller]
+            .into_iter()
+            .flatten()
             .min()
-            .map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
+            .map(|limit| tokio::time::Instant::now() + limit);
         let envelope = JobEnvelope {
             request_id,
             meta,

@@ -62,7 +62,8 @@ pub struct ClientRoute {
 #[non_exhaustive]
 pub struct Harakiri {
     /// Seconds after which a job is cancelled and answered with `ACTION_TIMEOUT` or `JOB_TIMEOUT` (default 300, as
-    /// in PySOA; 0 turns it off). A request's own `control.timeout`, when sooner, sets the deadline instead.
+    /// in PySOA; 0 turns it off). A request's own `control.timeout` also cancels its job a second after it (when
+    /// the caller has stopped waiting), if that is sooner.
     /// Cancellation takes effect at the job's next `.await`.
     #[serde(default = "defaults::harakiri_timeout")]
     pub timeout: u64,
