@@ -33,10 +33,11 @@ fn settings_file(name: &str, text: &str) -> PathBuf {
 
 const GOOD: &str = "[transport.kwargs]\nbackend_type = \"redis.standard\"\n";
 
-#[test]
-fn check_settings_needs_no_redis_and_shows_the_effective_settings() {
+/// Runs `--check-settings` on the example's settings file with `env`, expecting success; what it printed.
+fn check_settings(env: &[(&str, &str)]) -> serde_json::Value {
     let output = service()
         .args(["--settings", SETTINGS, "--check-settings"])
+        .envs(env.iter().copied())
         .output()
         .expect("run");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -45,7 +46,12 @@ fn check_settings_needs_no_redis_and_shows_the_effective_settings() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let shown: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    serde_json::from_str(&stdout).expect("JSON")
+}
+
+#[test]
+fn check_settings_needs_no_redis_and_shows_the_effective_settings() {
+    let shown = check_settings(&[]);
     assert_eq!(shown["max_concurrent_jobs"], 64);
     assert_eq!(
         shown["transport"]["kwargs"]["receive_batch_size"], 128,
@@ -56,32 +62,23 @@ fn check_settings_needs_no_redis_and_shows_the_effective_settings() {
 
 #[test]
 fn the_environment_wins_over_the_file() {
-    let output = service()
-        .args(["--settings", SETTINGS, "--check-settings"])
-        .env("RSOA_MAX_CONCURRENT_JOBS", "3")
-        .env(
+    let shown = check_settings(&[
+        ("RSOA_MAX_CONCURRENT_JOBS", "3"),
+        (
             "RSOA_TRANSPORT__KWARGS__BACKEND_LAYER_KWARGS__HOSTS",
             "[\"10.9.8.7:6380\"]",
-        )
-        .env(
+        ),
+        (
             "RSOA_TRANSPORT__KWARGS__BACKEND_LAYER_KWARGS__CONNECTION_KWARGS__PASSWORD",
             "hunter2",
-        )
-        .output()
-        .expect("run");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let shown: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+        ),
+    ]);
     assert_eq!(shown["max_concurrent_jobs"], 3);
     assert_eq!(shown["transport"]["kwargs"]["receive_batch_size"], 6);
     let kwargs = &shown["transport"]["kwargs"]["backend_layer_kwargs"];
     assert_eq!(kwargs["hosts"][0], "10.9.8.7:6380");
     assert_eq!(kwargs["connection_kwargs"]["password"], "********");
-    assert!(!stdout.contains("hunter2"));
+    assert!(!shown.to_string().contains("hunter2"));
 }
 
 #[test]

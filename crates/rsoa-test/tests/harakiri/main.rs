@@ -51,6 +51,18 @@ fn sleep(seconds: u64) -> rsoa_protocol::ActionRequest {
     action("sleep", &json!({"seconds": seconds})).expect("action")
 }
 
+/// Runs a job on the server directly, as a transport would hand it over.
+async fn handle(server: &Server, job: JobRequest) -> JobResponse {
+    server
+        .handle(IncomingJob::new(
+            1.into(),
+            rsoa_protocol::Map::new(),
+            JobBody::Typed(job),
+        ))
+        .await
+        .expect("answered")
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_action_past_the_harakiri_timeout_gets_action_timeout_and_the_job_stops() {
     let client = client(sleeper(settings(5, 4)));
@@ -90,14 +102,7 @@ async fn the_requests_own_timeout_sets_a_sooner_deadline() {
     // What a client sends with a per-call timeout of two seconds.
     let mut job = JobRequest::new(vec![sleep(60)]);
     job.control.timeout = Some(2);
-    let response = server
-        .handle(IncomingJob::new(
-            1.into(),
-            rsoa_protocol::Map::new(),
-            JobBody::Typed(job),
-        ))
-        .await
-        .expect("answered");
+    let response = handle(&server, job).await;
     assert_eq!(
         response.actions[0].errors[0].code,
         ErrorCode::ACTION_TIMEOUT
@@ -133,14 +138,7 @@ async fn middleware_past_the_deadline_gets_job_timeout() {
         .build()
         .expect("server");
     let job = JobRequest::new(vec![sleep(0)]);
-    let response: JobResponse = server
-        .handle(IncomingJob::new(
-            1.into(),
-            rsoa_protocol::Map::new(),
-            JobBody::Typed(job),
-        ))
-        .await
-        .expect("answered");
+    let response = handle(&server, job).await;
     assert_eq!(response.errors.len(), 1, "{response:?}");
     assert_eq!(response.errors[0].code, ErrorCode::JOB_TIMEOUT);
     assert!(response.actions.is_empty());
