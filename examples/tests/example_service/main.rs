@@ -11,6 +11,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use assert_cmd::cargo::cargo_bin;
+use nix::sys::signal::Signal;
 
 const SETTINGS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/example-service.toml");
 
@@ -219,12 +220,9 @@ fn start_on(port: u16, args: &[&str]) -> Child {
         .expect("start")
 }
 
-fn signal(pid: u32, signal: &str) {
-    let sent = Command::new("kill")
-        .args([signal, &pid.to_string()])
-        .status()
-        .expect("kill");
-    assert!(sent.success(), "kill {signal} {pid}");
+fn signal(pid: u32, signal: nix::sys::signal::Signal) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).expect("pid"));
+    nix::sys::signal::kill(pid, signal).unwrap_or_else(|e| panic!("{signal} to {pid}: {e}"));
 }
 
 fn is_running(pid: u64) -> bool {
@@ -244,7 +242,7 @@ fn serves_on_redis_until_sigterm_and_stops_cleanly() {
         (support::connections(redis.port) == 4).then_some(())
     });
     assert_eq!(square_over_redis(redis.port), Some(49));
-    signal(child.id(), "-TERM");
+    signal(child.id(), Signal::SIGTERM);
     logs.next("stopped");
     let status = support::wait_for("the service to exit", || child.try_wait().ok().flatten());
     assert!(status.success(), "{status}");
@@ -267,7 +265,7 @@ fn workers_serve_a_killed_one_is_replaced_and_sigterm_stops_them_all() {
     logs.next("serving");
     assert_eq!(square_over_redis(redis.port), Some(49));
     // A worker killed outright is started again, as a new process.
-    signal(pids[0] as u32, "-KILL");
+    signal(pids[0] as u32, Signal::SIGKILL);
     logs.next("worker exited; restarting it");
     let restarted = logs.next("worker started");
     let new_pid = restarted["fields"]["pid"].as_u64().expect("pid");
@@ -275,7 +273,7 @@ fn workers_serve_a_killed_one_is_replaced_and_sigterm_stops_them_all() {
     logs.next("serving");
     assert_eq!(square_over_redis(redis.port), Some(49));
     // SIGTERM reaches every worker; each stops gracefully, and so does the supervisor.
-    signal(supervisor.id(), "-TERM");
+    signal(supervisor.id(), Signal::SIGTERM);
     let status = support::wait_for("the supervisor to exit", || {
         supervisor.try_wait().ok().flatten()
     });
@@ -351,7 +349,7 @@ fn the_heartbeat_file_stays_fresh_while_serving_and_is_removed_on_exit() {
         read().filter(|&t| t > first)
     });
     assert!(later - first < 10.0, "{first} then {later}");
-    signal(child.id(), "-TERM");
+    signal(child.id(), Signal::SIGTERM);
     let status = support::wait_for("the service to exit", || child.try_wait().ok().flatten());
     assert!(status.success(), "{status}");
     assert!(!path.exists(), "removed on a clean exit");
@@ -400,7 +398,7 @@ fn sigterm_with_jobs_in_flight_answers_every_one() {
     support::wait_for("the service to take every request", || {
         (support::llen(redis.port, "pysoa:service.example") == 0).then_some(())
     });
-    signal(child.id(), "-TERM");
+    signal(child.id(), Signal::SIGTERM);
     let answered =
         runtime.block_on(client.get_all_responses("example", Some(Duration::from_secs(30))));
     let answered = answered.expect("responses");
