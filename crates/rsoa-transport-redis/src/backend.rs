@@ -363,9 +363,28 @@ fn tls_config(connection: &ConnectionSettings) -> Result<fred::prelude::TlsConfi
             }
         }
     }
-    let config = ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let builder = ClientConfig::builder().with_root_certificates(roots);
+    let config = match (&connection.ssl_certfile, &connection.ssl_keyfile) {
+        (Some(certfile), Some(keyfile)) => {
+            use fred::rustls::pki_types::pem::PemObject;
+            use fred::rustls::pki_types::PrivateKeyDer;
+            let certs = std::fs::read(certfile)
+                .map_err(|e| e.to_string())
+                .and_then(|pem| rustls_pemfile_certs(&pem))
+                .map_err(|e| Error::Settings(format!("ssl_certfile {certfile}: {e}")))?;
+            let key = PrivateKeyDer::from_pem_file(keyfile)
+                .map_err(|e| Error::Settings(format!("ssl_keyfile {keyfile}: {e}")))?;
+            builder
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| Error::Settings(format!("ssl_certfile and ssl_keyfile: {e}")))?
+        }
+        (None, None) => builder.with_no_client_auth(),
+        _ => {
+            return Err(Error::Settings(
+                "ssl_certfile and ssl_keyfile go together".to_owned(),
+            ))
+        }
+    };
     Ok(fred::prelude::TlsConnector::from(config).into())
 }
 

@@ -78,6 +78,11 @@ pub struct ConnectionSettings {
     pub ssl: bool,
     /// A PEM file of certificate authorities to trust, for TLS.
     pub ssl_ca_certs: Option<String>,
+    /// A PEM file with this client's certificate (and any intermediates), for a Redis that requires client
+    /// certificates (`tls-auth-clients yes`); goes with `ssl_keyfile`.
+    pub ssl_certfile: Option<String>,
+    /// The PEM file of that certificate's private key.
+    pub ssl_keyfile: Option<String>,
     /// How long to wait for a connection, in seconds (default 5).
     pub socket_connect_timeout: f64,
     /// How long to wait for a command's reply, in seconds (none by default; blocking pops are never cut short).
@@ -96,6 +101,8 @@ impl Default for ConnectionSettings {
             db: None,
             ssl: false,
             ssl_ca_certs: None,
+            ssl_certfile: None,
+            ssl_keyfile: None,
             socket_connect_timeout: 5.0,
             socket_timeout: None,
             socket_keepalive: true,
@@ -351,6 +358,17 @@ impl RedisSettings {
         }
         self.default_serializer_config.mime_type()?;
         let backend = &self.backend_layer_kwargs;
+        for (key, connection) in [
+            ("connection_kwargs", &backend.connection_kwargs),
+            ("sentinel_kwargs", &backend.sentinel_kwargs),
+        ] {
+            if connection.ssl_certfile.is_some() != connection.ssl_keyfile.is_some() {
+                return bad(
+                    &format!("backend_layer_kwargs.{key}"),
+                    "ssl_certfile and ssl_keyfile go together",
+                );
+            }
+        }
         for host in &backend.hosts {
             match host.url() {
                 Some(url) if self.backend_type != BackendType::Standard => {
@@ -534,6 +552,13 @@ mod tests {
             let outcome = RedisSettings::standard([url]).validate_client();
             assert_eq!(outcome.is_ok(), ok, "{url}: {outcome:?}");
         }
+        let mut half = RedisSettings::standard(["localhost"]);
+        half.backend_layer_kwargs.connection_kwargs.ssl_certfile = Some("client.crt".to_owned());
+        let err = half.validate_client().unwrap_err().to_string();
+        assert!(
+            err.contains("ssl_certfile and ssl_keyfile go together"),
+            "{err}"
+        );
         let mut sentinel = RedisSettings::standard(["redis://a:1"]);
         sentinel.backend_type = BackendType::Sentinel;
         sentinel.backend_layer_kwargs.sentinel_services = vec!["m".to_owned()];

@@ -298,6 +298,13 @@ pub fn llen(port: u16, key: &str) -> i64 {
 /// Starts a TLS-only Redis with a certificate for `localhost` and `127.0.0.1` signed by a throwaway authority;
 /// returns the server and the authority's PEM file.
 pub fn redis_tls() -> (Process, PathBuf) {
+    let (process, ca, _) = redis_tls_with(false);
+    (process, ca)
+}
+
+/// A TLS-only `redis-server` like [`redis_tls`]; with `client_certificates`, one that requires a client certificate
+/// from the same authority, whose certificate and key files it also returns.
+pub fn redis_tls_with(client_certificates: bool) -> (Process, PathBuf, Option<(PathBuf, PathBuf)>) {
     let port = free_port();
     let dir = scratch_dir("tls", port);
     let openssl = |args: &[&str]| {
@@ -359,6 +366,40 @@ pub fn redis_tls() -> (Process, PathBuf) {
         "-extfile",
         "ext.cnf",
     ]);
+    if client_certificates {
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "client.key",
+            "-out",
+            "client.csr",
+            "-subj",
+            "/CN=rsoa-test-client",
+        ]);
+        // An extension makes the certificate version 3, which rustls requires (plain `x509 -req` makes version 1).
+        std::fs::write(dir.join("client-ext.cnf"), "extendedKeyUsage=clientAuth\n")
+            .expect("write client-ext.cnf");
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "client.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "client-ext.cnf",
+        ]);
+    }
     let child = Command::new("redis-server")
         .args([
             "--port",
@@ -380,18 +421,22 @@ pub fn redis_tls() -> (Process, PathBuf) {
             "--tls-ca-cert-file",
             "ca.crt",
         ])
-        .args(["--tls-auth-clients", "no"])
+        .args([
+            "--tls-auth-clients",
+            if client_certificates { "yes" } else { "no" },
+        ])
         .current_dir(&dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("redis-server must be installed");
     let ca = dir.join("ca.crt");
+    let client = client_certificates.then(|| (dir.join("client.crt"), dir.join("client.key")));
     let process = Process { child, port, dir };
     wait_for("the TLS port to accept connections", || {
         TcpStream::connect(("127.0.0.1", port)).ok()
     });
-    (process, ca)
+    (process, ca, client)
 }
 
 /// A service served on Redis with `rsoa_server::serve`, and a client for it; the server stops on drop.

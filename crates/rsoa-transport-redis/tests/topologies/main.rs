@@ -249,3 +249,33 @@ async fn hosts_given_as_redis_rediss_and_unix_urls() {
     let served = Served::start(service(), tls_settings(), tls_settings()).await;
     assert_eq!(square_eventually(&served.client, 4).await, 16);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_client_certificates() {
+    let (redis, ca, client) = support::redis_tls_with(true);
+    let (certfile, keyfile) = client.expect("client certificate");
+    let settings = |with_certificate: bool| {
+        let mut s = RedisSettings::standard([format!("localhost:{}", redis.port)]);
+        let connection = &mut s.backend_layer_kwargs.connection_kwargs;
+        connection.ssl = true;
+        connection.ssl_ca_certs = Some(ca.display().to_string());
+        connection.socket_connect_timeout = 3.0;
+        if with_certificate {
+            connection.ssl_certfile = Some(certfile.display().to_string());
+            connection.ssl_keyfile = Some(keyfile.display().to_string());
+        }
+        s
+    };
+    let served = Served::start(service(), settings(true), settings(true)).await;
+    assert_eq!(square_eventually(&served.client, 9).await, 81);
+    // Redis refuses a client without a certificate.
+    assert!(RedisBackend::connect(settings(false)).await.is_err());
+    // Half a pair is a settings error, before any connection.
+    let mut half = settings(true);
+    half.backend_layer_kwargs.connection_kwargs.ssl_keyfile = None;
+    let err = RedisBackend::connect(half).await.unwrap_err().to_string();
+    assert!(
+        err.contains("ssl_certfile and ssl_keyfile go together"),
+        "{err}"
+    );
+}
