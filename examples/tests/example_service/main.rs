@@ -201,8 +201,8 @@ fn square_over_redis(port: u16) -> Option<i64> {
     })
 }
 
-/// Starts `example-service` on the Redis at `port` with JSON logs and these extra arguments.
-fn start_on(port: u16, args: &[&str]) -> Child {
+/// Starts `example-service` on the Redis at `port` with JSON logs, these extra arguments and environment.
+fn start_on(port: u16, args: &[&str], env: &[(&str, &str)]) -> Child {
     let hosts = format!("[\"127.0.0.1:{port}\"]");
     service()
         .args(["--settings", SETTINGS, "--log-format", "json"])
@@ -215,6 +215,7 @@ fn start_on(port: u16, args: &[&str]) -> Child {
             "RSOA_CLIENT_ROUTING__LEDGER__TRANSPORT__KWARGS__BACKEND_LAYER_KWARGS__HOSTS",
             &hosts,
         )
+        .envs(env.iter().copied())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start")
@@ -232,7 +233,7 @@ fn is_running(pid: u64) -> bool {
 #[test]
 fn serves_on_redis_until_sigterm_and_stops_cleanly() {
     let redis = support::redis(&[]);
-    let mut child = start_on(redis.port, &[]);
+    let mut child = start_on(redis.port, &[], &[]);
     let logs = Logs::of(&mut child);
     logs.next("serving");
     // The server and its route to `ledger` (the same Redis settings) share one backend: two connections for
@@ -251,7 +252,7 @@ fn serves_on_redis_until_sigterm_and_stops_cleanly() {
 #[test]
 fn workers_serve_a_killed_one_is_replaced_and_sigterm_stops_them_all() {
     let redis = support::redis(&[]);
-    let mut supervisor = start_on(redis.port, &["--workers", "2"]);
+    let mut supervisor = start_on(redis.port, &["--workers", "2"], &[]);
     let logs = Logs::of(&mut supervisor);
     let mut pids = Vec::new();
     for _ in 0..2 {
@@ -320,21 +321,11 @@ fn the_heartbeat_file_stays_fresh_while_serving_and_is_removed_on_exit() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("heartbeat");
     std::fs::create_dir_all(&dir).expect("dir");
     let template = dir.join("example-{{pid}}-{{fid}}.beat");
-    let hosts = format!("[\"127.0.0.1:{}\"]", redis.port);
-    let mut child = service()
-        .args(["--settings", SETTINGS, "--log-format", "json"])
-        .env(
-            "RSOA_TRANSPORT__KWARGS__BACKEND_LAYER_KWARGS__HOSTS",
-            &hosts,
-        )
-        .env(
-            "RSOA_CLIENT_ROUTING__LEDGER__TRANSPORT__KWARGS__BACKEND_LAYER_KWARGS__HOSTS",
-            &hosts,
-        )
-        .env("RSOA_HEARTBEAT_FILE", template.to_str().expect("path"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start");
+    let mut child = start_on(
+        redis.port,
+        &[],
+        &[("RSOA_HEARTBEAT_FILE", template.to_str().expect("path"))],
+    );
     let logs = Logs::of(&mut child);
     logs.next("serving");
     let path = dir.join(format!("example-{}-main.beat", child.id()));
@@ -391,7 +382,7 @@ fn sigterm_with_jobs_in_flight_answers_every_one() {
         }
         ids
     });
-    let mut child = start_on(redis.port, &[]);
+    let mut child = start_on(redis.port, &[], &[]);
     let logs = Logs::of(&mut child);
     logs.next("serving");
     // Once the queue is empty, every request is inside the process, running; then the stop comes.

@@ -332,73 +332,48 @@ pub fn redis_tls_with(client_certificates: bool) -> (Process, PathBuf, Option<(P
         "-subj",
         "/CN=rsoa-test-ca",
     ]);
-    openssl(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=localhost",
-    ]);
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
-    )
-    .expect("write ext.cnf");
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.crt",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-    ]);
-    if client_certificates {
+    // A key and a certificate signed by the authority; the extension also makes it version 3, which rustls
+    // requires (a plain `x509 -req` makes version 1).
+    let issue = |name: &str, subject: &str, extension: &str| {
+        let (key, csr, crt, ext) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.crt"),
+            format!("{name}-ext.cnf"),
+        );
         openssl(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "client.key",
-            "-out",
-            "client.csr",
-            "-subj",
-            "/CN=rsoa-test-client",
+            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &csr, "-subj", subject,
         ]);
-        // An extension makes the certificate version 3, which rustls requires (plain `x509 -req` makes version 1).
-        std::fs::write(dir.join("client-ext.cnf"), "extendedKeyUsage=clientAuth\n")
-            .expect("write client-ext.cnf");
+        std::fs::write(dir.join(&ext), format!("{extension}\n")).expect("write the extension");
         openssl(&[
             "x509",
             "-req",
             "-in",
-            "client.csr",
+            &csr,
             "-CA",
             "ca.crt",
             "-CAkey",
             "ca.key",
             "-CAcreateserial",
             "-out",
-            "client.crt",
+            &crt,
             "-days",
             "2",
             "-extfile",
-            "client-ext.cnf",
+            &ext,
         ]);
+    };
+    issue(
+        "server",
+        "/CN=localhost",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1",
+    );
+    if client_certificates {
+        issue(
+            "client",
+            "/CN=rsoa-test-client",
+            "extendedKeyUsage=clientAuth",
+        );
     }
     let child = Command::new("redis-server")
         .args([
