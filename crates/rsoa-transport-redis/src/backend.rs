@@ -210,8 +210,30 @@ impl Push<'_> {
     }
 }
 
+/// The array a script answered with, or a protocol error naming `what` asked.
+fn script_array(reply: RedisValue, what: &str) -> Result<Vec<RedisValue>, RedisError> {
+    match reply {
+        RedisValue::Array(items) => Ok(items),
+        other => Err(RedisError::new(
+            ErrorKind::Protocol,
+            format!("unexpected reply to {what}: {other:?}"),
+        )),
+    }
+}
+
+/// A script's 1-based index into `count` keys, as a 0-based one.
+fn key_index(value: RedisValue, count: usize, what: &str) -> Result<usize, RedisError> {
+    match value {
+        RedisValue::Integer(i) if i >= 1 && (i as usize) <= count => Ok(i as usize - 1),
+        other => Err(RedisError::new(
+            ErrorKind::Protocol,
+            format!("unexpected key index in {what}: {other:?}"),
+        )),
+    }
+}
+
 /// A frame as fred hands it back (text that is valid UTF-8 comes as a string).
-fn frame_bytes(value: RedisValue) -> Option<Bytes> {
+pub(crate) fn frame_bytes(value: RedisValue) -> Option<Bytes> {
     match value {
         RedisValue::Bytes(b) => Some(b),
         RedisValue::String(s) => Some(s.into_inner()),
@@ -738,36 +760,15 @@ impl Pusher {
     /// Pops every frame waiting in `keys` ([`DRAIN_SCRIPT`]): pairs of a key's index in `keys` and a frame.
     pub(crate) async fn drain(&self, keys: &[&str]) -> Result<Vec<(usize, Bytes)>, RedisError> {
         let reply = self.eval(&self.drain, DRAIN_SCRIPT, keys, &[]).await?;
-        let RedisValue::Array(items) = reply else {
-            return Err(RedisError::new(
-                ErrorKind::Protocol,
-                format!("unexpected reply to a drain: {reply:?}"),
-            ));
-        };
+        let items = script_array(reply, "a drain")?;
         let mut frames = Vec::with_capacity(items.len() / 2);
         let mut items = items.into_iter();
         while let (Some(index), Some(frame)) = (items.next(), items.next()) {
-            let frame = match frame {
-                RedisValue::Bytes(b) => b,
-                RedisValue::String(s) => s.into_inner(),
-                other => {
-                    return Err(RedisError::new(
-                        ErrorKind::Protocol,
-                        format!("unexpected frame in a drain: {other:?}"),
-                    ))
-                }
-            };
-            match index {
-                RedisValue::Integer(i) if i >= 1 && (i as usize) <= keys.len() => {
-                    frames.push((i as usize - 1, frame));
-                }
-                other => {
-                    return Err(RedisError::new(
-                        ErrorKind::Protocol,
-                        format!("unexpected key index in a drain: {other:?}"),
-                    ))
-                }
-            }
+            let index = key_index(index, keys.len(), "a drain")?;
+            let frame = frame_bytes(frame).ok_or_else(|| {
+                RedisError::new(ErrorKind::Protocol, "unexpected frame in a drain")
+            })?;
+            frames.push((index, frame));
         }
         Ok(frames)
     }
@@ -779,26 +780,10 @@ impl Pusher {
         keys: &[&str],
     ) -> Result<Vec<(usize, Bytes)>, RedisError> {
         let reply = self.eval(&self.ready, READY_SCRIPT, keys, &[]).await?;
-        let RedisValue::Array(indexes) = reply else {
-            return Err(RedisError::new(
-                ErrorKind::Protocol,
-                format!("unexpected reply to a ready check: {reply:?}"),
-            ));
-        };
-        let mut ready = Vec::with_capacity(indexes.len());
-        for index in indexes {
-            match index {
-                RedisValue::Integer(i) if i >= 1 && (i as usize) <= keys.len() => {
-                    ready.push(i as usize - 1);
-                }
-                other => {
-                    return Err(RedisError::new(
-                        ErrorKind::Protocol,
-                        format!("unexpected key index in a ready check: {other:?}"),
-                    ))
-                }
-            }
-        }
+        let ready = script_array(reply, "a ready check")?
+            .into_iter()
+            .map(|index| key_index(index, keys.len(), "a ready check"))
+            .collect::<Result<Vec<usize>, RedisError>>()?;
         if ready.is_empty() {
             return Ok(Vec::new());
         }
@@ -1227,14 +1212,7 @@ impl BlockingConnection {
         self.clean = true;
         Ok(match value {
             RedisValue::Null => Vec::new(),
-            RedisValue::Array(items) => items
-                .into_iter()
-                .filter_map(|v| match v {
-                    RedisValue::Bytes(b) => Some(b),
-                    RedisValue::String(s) => Some(s.into_inner()),
-                    _ => None,
-                })
-                .collect(),
+            RedisValue::Array(items) => items.into_iter().filter_map(frame_bytes).collect(),
             RedisValue::Bytes(b) => vec![b],
             _ => Vec::new(),
         })

@@ -36,7 +36,7 @@ use rsoa_transport::Error as TransportError;
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use crate::backend::{lock, open_connection, Pusher, LARGE_FRAME};
+use crate::backend::{frame_bytes, lock, open_connection, Pusher, LARGE_FRAME};
 use crate::frame;
 
 /// How long one `BLPOP` waits before it is sent again. It bounds how long a lost wake can delay a response.
@@ -557,8 +557,8 @@ async fn listen(replies: Weak<Replies>, me: Arc<Listener>, settings: ReplySettin
         delivered = false;
         match popped {
             Ok(Ok(RedisValue::Array(mut pair))) if pair.len() == 2 => {
-                let frame = pair.pop().and_then(as_bytes);
-                let key = pair.pop().and_then(as_bytes);
+                let frame = pair.pop().and_then(frame_bytes);
+                let key = pair.pop().and_then(frame_bytes);
                 match (key, frame) {
                     (Some(key), Some(frame)) => {
                         let small = frame.len() < LARGE_FRAME;
@@ -616,13 +616,5 @@ impl Drain {
         } else {
             Drain::Large
         }
-    }
-}
-
-fn as_bytes(value: RedisValue) -> Option<Bytes> {
-    match value {
-        RedisValue::Bytes(b) => Some(b),
-        RedisValue::String(s) => Some(s.into_inner()),
-        _ => None,
     }
 }
