@@ -38,7 +38,8 @@ pub struct ServerSettings {
     pub max_concurrent_jobs: usize,
     /// PySOA's `harakiri.timeout`: a job still running after this many seconds is cancelled, and its caller gets
     /// `ACTION_TIMEOUT` (or `JOB_TIMEOUT` outside any action). A job whose request carries `control.timeout` is
-    /// also cancelled a second after that, when its caller has stopped waiting, if that is sooner. 0, the default here, sets none (the standalone runner defaults to 300, as PySOA).
+    /// also cancelled a second after that, when its caller has stopped waiting, if that is sooner. 0, the default
+    /// here, sets none (the standalone runner defaults to 300, as PySOA).
     /// Cancellation happens at the job's next `.await`: code that never yields is not stopped by it.
     pub harakiri_timeout_in_seconds: u64,
 }
@@ -177,6 +178,17 @@ impl JobHandler for Server {
     }
 }
 
+/// Runs `future` to its end, or until `deadline` if there is one: `None` when the deadline came first.
+async fn within<F: std::future::Future>(
+    deadline: Option<tokio::time::Instant>,
+    future: F,
+) -> Option<F::Output> {
+    match deadline {
+        None => Some(future.await),
+        Some(deadline) => tokio::time::timeout_at(deadline, future).await.ok(),
+    }
+}
+
 fn panic_error(panicked: Panicked) -> WireError {
     tracing::error!(message = %panicked.message, traceback = %panicked.traceback, "panic while running a job");
     WireError::new(
@@ -252,14 +264,10 @@ impl ServerInner {
             envelope: &envelope,
         };
         let run = CatchPanic::new(next.run(request));
-        let outcome = match deadline {
-            None => Ok(run.await),
-            Some(deadline) => tokio::time::timeout_at(deadline + MIDDLEWARE_GRACE, run).await,
-        };
-        let response = match outcome {
-            Ok(Ok(response)) => response,
-            Ok(Err(panicked)) => JobResponse::from_errors(vec![panic_error(panicked)]),
-            Err(_) => {
+        let response = match within(deadline.map(|d| d + MIDDLEWARE_GRACE), run).await {
+            Some(Ok(response)) => response,
+            Some(Err(panicked)) => JobResponse::from_errors(vec![panic_error(panicked)]),
+            None => {
                 tracing::error!(service = %self.name, "a job ran past its deadline and was cancelled");
                 JobResponse::from_errors(vec![WireError::new(
                     ErrorCode::JOB_TIMEOUT,
@@ -303,11 +311,7 @@ impl ServerInner {
                 middleware: &self.middleware,
             };
             let run = CatchPanic::new(next.run(request, &ctx));
-            let outcome = match envelope.deadline {
-                None => Some(run.await),
-                Some(deadline) => tokio::time::timeout_at(deadline, run).await.ok(),
-            };
-            let response = match outcome {
+            let response = match within(envelope.deadline, run).await {
                 Some(Ok(response)) => response,
                 Some(Err(panicked)) => ActionResponse::with_errors(
                     ctx.action_name().to_owned(),
