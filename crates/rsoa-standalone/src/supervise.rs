@@ -23,6 +23,10 @@ use crate::{Cli, Settings};
 /// The first pause before a restart.
 const FIRST_RESTART_DELAY: Duration = Duration::from_millis(250);
 
+/// A worker's exit, as its waiting task reports it: the slot, the generation of the process (0 for one that could
+/// not be started) and how it ended.
+type Exit = (usize, u64, std::io::Result<ExitStatus>);
+
 /// One worker's slot: its process while it runs, or when to start it again.
 enum Slot {
     Running { pid: Pid, generation: u64 },
@@ -56,10 +60,7 @@ struct Supervisor {
     window: Duration,
     max_delay: Duration,
     generation: u64,
-    exits: (
-        mpsc::UnboundedSender<(usize, u64, std::io::Result<ExitStatus>)>,
-        mpsc::UnboundedReceiver<(usize, u64, std::io::Result<ExitStatus>)>,
-    ),
+    exits: (mpsc::UnboundedSender<Exit>, mpsc::UnboundedReceiver<Exit>),
 }
 
 impl Supervisor {
