@@ -36,6 +36,7 @@ mod panic;
 mod serve;
 mod server;
 mod switched;
+mod watch;
 
 use std::future::Future;
 
@@ -45,6 +46,7 @@ pub use middleware::{action_response_fn, boxed, job_fn, ActionNext, JobNext, Ser
 pub use serve::{serve, shutdown_signal, ServeOutcome};
 pub use server::{Server, ServerBuilder, ServerSettings};
 pub use switched::SwitchedAction;
+pub use watch::{Blocked, HeldJob, Watch};
 
 /// A [`RawAction`] from an async closure taking a typed request, for places that take a `RawAction` (such as
 /// [`SwitchedAction::case`]).

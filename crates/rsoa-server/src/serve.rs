@@ -112,16 +112,26 @@ fn spawn_job<T>(
 {
     let server = server.clone();
     let transport = transport.clone();
-    tokio::spawn(async move {
-        let ReceivedJob { job, reply, .. } = received;
-        let (request_id, meta) = (job.request_id.clone(), job.meta.clone());
+    let ReceivedJob { job, reply, .. } = received;
+    let (request_id, meta) = (job.request_id.clone(), job.meta.clone());
+    let held = server.watch().map(|watch| {
+        let copy = transport.copy_reply(&reply);
+        (watch.clone(), request_id.clone(), meta.clone(), copy)
+    });
+    let run = async move {
         if let Some(response) = server.handle(job).await {
             if let Err(error) = transport.respond(reply, request_id, meta, response).await {
                 tracing::error!(service = server.service_name(), %error, "could not send a response");
             }
         }
         drop(permit);
-    });
+    };
+    match held {
+        None => drop(tokio::spawn(run)),
+        Some((watch, request_id, meta, reply)) => {
+            drop(tokio::spawn(watch.hold(request_id, meta, reply, run)));
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM (Ctrl-C elsewhere): the usual `shutdown` for [`serve`] in a standalone process.

@@ -19,7 +19,7 @@ use crate::action::{FnAction, JobState, Typed};
 use crate::builtin::HealthCheck;
 use crate::middleware::{ActionNext, JobNext, ServerMiddleware};
 use crate::panic::{CatchPanic, Panicked};
-use crate::{Action, ActionContext, ActionError, Error, HealthReport, RawAction};
+use crate::{Action, ActionContext, ActionError, Error, HealthReport, RawAction, Watch};
 
 /// Server settings, with PySOA's defaults where PySOA has the setting.
 ///
@@ -102,6 +102,7 @@ pub(crate) struct ServerInner {
     pub(crate) description: Option<String>,
     pub(crate) health_checks: Vec<Arc<dyn HealthCheck>>,
     pub(crate) settings: ServerSettings,
+    pub(crate) watch: Option<Arc<Watch>>,
     jobs: Semaphore,
 }
 
@@ -143,6 +144,7 @@ impl Server {
             description: None,
             health_checks: Vec::new(),
             settings: ServerSettings::default(),
+            watch: None,
         }
     }
 
@@ -159,6 +161,11 @@ impl Server {
     /// The settings.
     pub fn settings(&self) -> &ServerSettings {
         &self.inner.settings
+    }
+
+    /// The watch given to [`ServerBuilder::watch`], if any.
+    pub fn watch(&self) -> Option<&Arc<Watch>> {
+        self.inner.watch.as_ref()
     }
 
     /// Runs a job and returns its response (`None` when the job suppressed its response), exactly as it would run
@@ -306,6 +313,9 @@ impl ServerInner {
                 job: state.clone(),
                 action: Arc::from(request.action.as_str()),
             };
+            if let Some(watch) = &self.watch {
+                watch.running(&ctx.action);
+            }
             let next = ActionNext {
                 server: self,
                 middleware: &self.middleware,
@@ -407,6 +417,7 @@ pub struct ServerBuilder {
     description: Option<String>,
     health_checks: Vec<Arc<dyn HealthCheck>>,
     settings: ServerSettings,
+    watch: Option<Arc<Watch>>,
 }
 
 impl fmt::Debug for ServerBuilder {
@@ -488,6 +499,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Lets a watchdog thread see this server's runtime: [`serve`](crate::serve) records each job it takes and
+    /// which one it is polling, and the runtime must run [`Watch::tick`]. The standalone runner does this.
+    pub fn watch(mut self, watch: Arc<Watch>) -> ServerBuilder {
+        self.watch = Some(watch);
+        self
+    }
+
     /// Checks the configuration and builds the server.
     pub fn build(self) -> Result<Server, Error> {
         if self.name.is_empty() {
@@ -519,6 +537,7 @@ impl ServerBuilder {
                 description: self.description,
                 health_checks: self.health_checks,
                 settings: self.settings,
+                watch: self.watch,
                 jobs: Semaphore::new(max_jobs),
             }),
         })

@@ -41,6 +41,11 @@ impl Heartbeat {
         });
         Ok(Heartbeat { path, task })
     }
+
+    /// The file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
 }
 
 impl Drop for Heartbeat {

@@ -44,6 +44,7 @@
 mod heartbeat;
 mod settings;
 mod supervise;
+mod watchdog;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -53,10 +54,12 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use rsoa_client::Client;
-use rsoa_server::{ServeOutcome, ServerBuilder, ServerSettings};
+use rsoa_server::{ServeOutcome, ServerBuilder, ServerSettings, Watch};
 use rsoa_transport_redis::{
     RedisBackend, RedisClientTransport, RedisServerTransport, RedisSettings,
 };
+
+pub use watchdog::BLOCKED_EXIT_CODE;
 
 pub use settings::{
     ClientRoute, Harakiri, Settings, SettingsError, Supervisor, TransportSettings, ENV_PREFIX,
@@ -198,7 +201,12 @@ where
         let mut server_settings = ServerSettings::default();
         server_settings.max_concurrent_jobs = settings.max_concurrent_jobs;
         server_settings.harakiri_timeout_in_seconds = settings.harakiri.timeout;
-        let server = build(&settings, client).settings(server_settings).build()?;
+        let watch = (settings.harakiri.timeout > 0).then(Watch::new);
+        let mut builder = build(&settings, client).settings(server_settings);
+        if let Some(watch) = &watch {
+            builder = builder.watch(watch.clone());
+        }
+        let server = builder.build()?;
         let transport = Arc::new(RedisServerTransport::new(&backend, server.service_name())?);
         let heartbeat = match &settings.heartbeat_file {
             Some(template) => Some(
@@ -207,6 +215,17 @@ where
             ),
             None => None,
         };
+        if let Some(watch) = watch {
+            watchdog::start(watchdog::Watchdog {
+                watch,
+                limit: Duration::from_secs(settings.harakiri.timeout),
+                service: server.service_name().to_owned(),
+                redis: backend.settings().clone(),
+                transport: transport.clone(),
+                heartbeat: heartbeat.as_ref().map(|h| h.path().to_owned()),
+            })
+            .map_err(|e| Error::Process(format!("cannot start the watchdog thread: {e}")))?;
+        }
         tracing::info!(service = server.service_name(), "serving");
         let grace = Duration::from_secs(settings.harakiri.shutdown_grace);
         let outcome =

@@ -186,6 +186,11 @@ impl Supervisor {
                 return true;
             }
         }
+        // "exit status: 70", "signal: 9 (SIGKILL)", or why waiting failed.
+        let status = match &status {
+            Ok(status) => status.to_string(),
+            Err(e) => format!("cannot wait for the worker: {e}"),
+        };
         let now = Instant::now();
         self.crashes.push_back(now);
         while self
@@ -198,7 +203,7 @@ impl Supervisor {
         if self.crashes.len() >= self.max_crashes {
             tracing::error!(
                 worker = slot,
-                ?status,
+                %status,
                 crashes = self.crashes.len(),
                 window_seconds = self.window.as_secs(),
                 "workers keep exiting; the supervisor gave up"
@@ -217,7 +222,7 @@ impl Supervisor {
         self.in_a_row[slot] += 1;
         tracing::warn!(
             worker = slot,
-            ?status,
+            %status,
             ?delay,
             "worker exited; restarting it"
         );

@@ -12,7 +12,7 @@ use rsoa_protocol::{Error as WireError, ErrorCode, JobResponse, Map, Value};
 use rsoa_transport::{
     BoxFuture, Error, IncomingJob, JobBody, ReceivedJob, ReplyHandle, ServerTransport,
 };
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::mpsc;
 
 use crate::backend::{lock, BlockingConnection, RedisBackend};
 use crate::frame::{self, ProtocolVersion};
@@ -31,7 +31,9 @@ const POP_SLICE: f64 = 1.0;
 /// logged and dropped; none of them can stop the server.
 pub struct RedisServerTransport {
     shared: Arc<Shared>,
-    receiver: Mutex<mpsc::Receiver<ReceivedJob>>,
+    /// Locked only for the length of a poll, so that [`ServerTransport::take_buffered`] can reach it from a
+    /// thread outside a runtime that is stuck.
+    receiver: std::sync::Mutex<mpsc::Receiver<ReceivedJob>>,
     /// The receive loops' batch size and sender, until the first [`ServerTransport::receive`] starts them: a
     /// transport that is built but never served pops nothing (a popped request held by nobody would be lost).
     unstarted: std::sync::Mutex<Option<(usize, mpsc::Sender<ReceivedJob>)>>,
@@ -47,6 +49,7 @@ struct Shared {
 }
 
 /// How to answer one request.
+#[derive(Clone)]
 struct Reply {
     key: String,
     version: ProtocolVersion,
@@ -88,7 +91,7 @@ impl RedisServerTransport {
         });
         Ok(RedisServerTransport {
             shared,
-            receiver: Mutex::new(receiver),
+            receiver: std::sync::Mutex::new(receiver),
             unstarted: std::sync::Mutex::new(Some((batch, sender))),
             tasks: OnceLock::new(),
         })
@@ -306,8 +309,8 @@ impl ServerTransport for RedisServerTransport {
                     .max(1),
             );
             self.start_receiving();
-            let mut receiver = self.receiver.lock().await;
-            match tokio::time::timeout(timeout, receiver.recv()).await {
+            let next = std::future::poll_fn(|cx| lock(&self.receiver).poll_recv(cx));
+            match tokio::time::timeout(timeout, next).await {
                 Ok(Some(job)) => Ok(Some(job)),
                 Ok(None) => Err(Error::Closed),
                 Err(_) => Ok(None),
@@ -317,6 +320,15 @@ impl ServerTransport for RedisServerTransport {
 
     fn stop_receiving(&self) {
         self.shared.stopping.store(true, Ordering::Relaxed);
+    }
+
+    fn take_buffered(&self) -> Vec<ReceivedJob> {
+        let mut receiver = lock(&self.receiver);
+        std::iter::from_fn(|| receiver.try_recv().ok()).collect()
+    }
+
+    fn copy_reply(&self, reply: &ReplyHandle) -> Option<ReplyHandle> {
+        reply.downcast_ref::<Reply>().cloned().map(ReplyHandle::new)
     }
 
     fn respond(

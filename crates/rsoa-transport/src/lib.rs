@@ -219,6 +219,11 @@ impl ReplyHandle {
     pub fn downcast<T: Send + Sync + 'static>(self) -> Result<Box<T>, ReplyHandle> {
         self.0.downcast().map_err(ReplyHandle)
     }
+
+    /// The transport's reply information, if it is of type `T`, left in place.
+    pub fn downcast_ref<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
 }
 
 impl fmt::Debug for ReplyHandle {
@@ -245,6 +250,19 @@ pub trait ServerTransport: Send + Sync + 'static {
         meta: Arc<Map>,
         response: JobResponse,
     ) -> BoxFuture<'_, Result<(), Error>>;
+
+    /// A second handle to answer the same request with, when the transport can make one (`None` by default). A
+    /// watchdog uses it to answer the callers of a worker whose runtime is stuck, over a connection of its own.
+    fn copy_reply(&self, reply: &ReplyHandle) -> Option<ReplyHandle> {
+        let _ = reply;
+        None
+    }
+
+    /// Takes out the requests popped from the backend that [`ServerTransport::receive`] has not returned yet, for
+    /// someone else to answer (a watchdog whose server's runtime is stuck). None by default.
+    fn take_buffered(&self) -> Vec<ReceivedJob> {
+        Vec::new()
+    }
 
     /// Stops taking new requests from the backend. Requests already taken are still returned by
     /// [`ServerTransport::receive`], after which it returns [`Error::Closed`]; nothing taken is lost.

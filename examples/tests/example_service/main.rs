@@ -404,3 +404,113 @@ fn sigterm_with_jobs_in_flight_answers_every_one() {
     let status = support::wait_for("the service to exit", || child.try_wait().ok().flatten());
     assert!(status.success(), "{status}");
 }
+
+/// A client of `example` on the Redis at `port`, with the runtime to drive it.
+fn example_client(port: u16) -> (tokio::runtime::Runtime, rsoa_client::Client) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let backend = runtime.block_on(async {
+        rsoa_transport_redis::RedisBackend::connect(rsoa_transport_redis::RedisSettings::standard(
+            [format!("127.0.0.1:{port}")],
+        ))
+        .await
+        .expect("connect")
+    });
+    let client = rsoa_client::Client::builder()
+        .service(
+            rsoa_transport_redis::RedisClientTransport::new(&backend, "example")
+                .expect("transport"),
+        )
+        .build();
+    (runtime, client)
+}
+
+/// The error codes of a job's response: the job's own, or else those of its actions.
+fn error_codes(job: &rsoa_protocol::JobResponse) -> Vec<String> {
+    let errors = if job.errors.is_empty() {
+        job.actions.iter().flat_map(|a| &a.errors).collect::<Vec<_>>()
+    } else {
+        job.errors.iter().collect()
+    };
+    errors.iter().map(|e| e.code.to_string()).collect()
+}
+
+#[test]
+fn past_harakiri_an_async_action_times_out_and_a_blocking_one_gets_its_worker_replaced() {
+    let redis = support::redis(&[]);
+    let (runtime, client) = example_client(redis.port);
+    let mut supervisor = start_on(
+        redis.port,
+        &["--workers", "1"],
+        &[("RSOA_HARAKIRI__TIMEOUT", "2")],
+    );
+    let logs = Logs::of(&mut supervisor);
+    let first = logs.next("worker started")["fields"]["pid"]
+        .as_u64()
+        .expect("pid");
+    logs.next("serving");
+    let options = rsoa_client::CallOptions::new().timeout(Duration::from_secs(30));
+    let send = |action: &str, millis: u64| {
+        let request = rsoa_client::action(action, &serde_json::json!({ "millis": millis }))
+            .expect("action");
+        runtime
+            .block_on(client.send_request("example", vec![request], &options))
+            .expect("sent")
+    };
+    let answers = |count: usize| {
+        let mut answers = Vec::new();
+        while answers.len() < count {
+            let got = runtime
+                .block_on(client.get_all_responses("example", Some(Duration::from_secs(30))))
+                .expect("responses");
+            answers.extend(got.into_iter().map(|(id, outcome)| (id, outcome.expect("answered"))));
+        }
+        answers
+    };
+
+    // An action that waits (yields) past harakiri.timeout is cancelled; its caller gets ACTION_TIMEOUT and the
+    // worker goes on.
+    send("slow", 20_000);
+    let timed_out = answers(1);
+    assert_eq!(error_codes(&timed_out[0].1), ["ACTION_TIMEOUT"]);
+    assert_eq!(square_over_redis(redis.port), Some(49));
+
+    // An action that holds the thread cannot be cancelled: the watchdog names it, answers its caller and the
+    // caller of a job that was running beside it, and exits; the supervisor starts a new worker.
+    let waiting = send("slow", 5_000);
+    support::wait_for("the worker to take the slow request", || {
+        (support::llen(redis.port, "pysoa:service.example") == 0).then_some(())
+    });
+    let blocking = send("block", 60_000);
+    let blocked = logs.next(
+        "the runtime has been blocked past harakiri.timeout by code that does not yield; answering every \
+         caller and exiting so that a fresh worker takes over",
+    );
+    assert_eq!(blocked["fields"]["action"], "block", "{blocked}");
+    assert_eq!(blocked["fields"]["jobs_held"], 2, "{blocked}");
+    let mut answered = answers(2);
+    answered.sort_by_key(|(id, _)| *id);
+    assert_eq!(answered[0].0, waiting);
+    assert_eq!(error_codes(&answered[0].1), ["SERVER_ERROR"]);
+    assert_eq!(answered[1].0, blocking);
+    assert_eq!(error_codes(&answered[1].1), ["JOB_TIMEOUT"]);
+    let exited = logs.next("worker exited; restarting it");
+    assert_eq!(
+        exited["fields"]["status"],
+        format!("exit status: {}", rsoa_standalone::BLOCKED_EXIT_CODE),
+        "{exited}"
+    );
+    let replacement = logs.next("worker started")["fields"]["pid"]
+        .as_u64()
+        .expect("pid");
+    assert_ne!(replacement, first);
+    logs.next("serving");
+    assert_eq!(square_over_redis(redis.port), Some(49));
+    signal(supervisor.id(), Signal::SIGTERM);
+    let status = support::wait_for("the supervisor to exit", || {
+        supervisor.try_wait().ok().flatten()
+    });
+    assert!(status.success(), "{status}");
+}
