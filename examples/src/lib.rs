@@ -227,15 +227,18 @@ pub fn example_service_builder(client: Client) -> ServerBuilder {
                 waited_ms: req.millis,
             })
         })
-        .action_fn("block", |req: SlowRequest, _ctx: ActionContext| async move {
-            // What not to do: holds the thread without yielding, as CPU-bound code or blocking I/O in an async
-            // action would. No deadline can cancel it; past harakiri.timeout the standalone runner's watchdog
-            // answers its caller and replaces the worker.
-            std::thread::sleep(Duration::from_millis(req.millis));
-            Ok::<_, ActionError>(SlowResponse {
-                waited_ms: req.millis,
-            })
-        })
+        .action_fn(
+            "block",
+            |req: SlowRequest, _ctx: ActionContext| async move {
+                // What not to do: holds the thread without yielding, as CPU-bound code or blocking I/O in an async
+                // action would. No deadline can cancel it; past harakiri.timeout the standalone runner's watchdog
+                // answers its caller and replaces the worker.
+                std::thread::sleep(Duration::from_millis(req.millis));
+                Ok::<_, ActionError>(SlowResponse {
+                    waited_ms: req.millis,
+                })
+            },
+        )
         .action_fn("call_service", |_: Empty, ctx: ActionContext| async move {
             // ctx.client() carries this request's correlation id, switches and context to the next service.
             let response = ctx

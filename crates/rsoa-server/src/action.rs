@@ -5,12 +5,14 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use rsoa_client::{CallError, Client};
+use rsoa_client::{CallError, Client, IntoBody};
 use rsoa_protocol::{Context, Control, Error, ErrorCode, Map, Value, ValueError};
 use rsoa_switches::SwitchSet;
 use rsoa_transport::BoxFuture;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+
+use crate::server::{panic_error, unknown_action, ServerInner};
 
 /// An action with typed request and response bodies.
 ///
@@ -240,13 +242,12 @@ pub struct ActionContext {
 }
 
 pub(crate) struct JobState {
-    pub(crate) service_name: Arc<str>,
+    pub(crate) server: Arc<ServerInner>,
     pub(crate) request_id: Value,
     pub(crate) meta: Arc<Map>,
     pub(crate) context: Context,
     pub(crate) control: Control,
     pub(crate) switches: SwitchSet,
-    pub(crate) base_client: Client,
     pub(crate) client: OnceLock<Client>,
     /// Set when an action asks to fail the whole job.
     pub(crate) abort: Mutex<Option<Vec<Error>>>,
@@ -255,7 +256,7 @@ pub(crate) struct JobState {
 impl fmt::Debug for ActionContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ActionContext")
-            .field("service", &self.job.service_name)
+            .field("service", &self.job.server.name)
             .field("action", &self.action)
             .field("correlation_id", &self.job.context.correlation_id)
             .field("switches", &self.job.switches)
@@ -271,7 +272,7 @@ impl ActionContext {
 
     /// The name of this service.
     pub fn service_name(&self) -> &str {
-        &self.job.service_name
+        &self.job.server.name
     }
 
     /// The request's context: correlation id, switches, caller, calling service, custom keys.
@@ -304,9 +305,55 @@ impl ActionContext {
     pub fn client(&self) -> &Client {
         self.job.client.get_or_init(|| {
             let mut context = self.job.context.clone();
-            context.calling_service = Some(self.job.service_name.to_string());
-            self.job.base_client.with_context(&context)
+            context.calling_service = Some(self.job.server.name.to_string());
+            self.job.server.client.with_context(&context)
         })
+    }
+
+    /// Runs another action of this service within the same job (PySOA's `call_local_action`): with this
+    /// request's context, control, switches and client, directly, without the action middleware. The action's
+    /// errors come back as an [`ActionError`], so `?` passes them on to this action's caller (PySOA's
+    /// `raise_action_errors=True`); an action that does not exist is `UNKNOWN`.
+    ///
+    /// ```
+    /// use rsoa_server::{ActionContext, ActionError, Server};
+    ///
+    /// #[derive(serde::Deserialize)]
+    /// struct Number { number: i64 }
+    /// #[derive(serde::Serialize)]
+    /// struct Squared { square: i64 }
+    ///
+    /// let server = Server::builder("example")
+    ///     .action_fn("square", |req: Number, _ctx: ActionContext| async move {
+    ///         Ok::<_, ActionError>(Squared { square: req.number * req.number })
+    ///     })
+    ///     .action_fn("fourth_power", |req: Number, ctx: ActionContext| async move {
+    ///         let square = ctx.call_local_action("square", &serde_json::json!({"number": req.number})).await?;
+    ///         let square = square.get("square").and_then(|v| v.as_i64()).unwrap_or_default();
+    ///         Ok::<_, ActionError>(Squared { square: square * square })
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(server);
+    /// ```
+    pub async fn call_local_action(
+        &self,
+        action: &str,
+        body: impl IntoBody,
+    ) -> Result<Map, ActionError> {
+        let body = body.into_body().map_err(|e| {
+            ActionError::server_error(format_args!("the body for local action {action:?}: {e}"))
+        })?;
+        let ctx = ActionContext {
+            job: self.job.clone(),
+            action: Arc::from(action),
+        };
+        let server = self.job.server.clone();
+        match server.dispatch(action, body, ctx).await {
+            Some(Ok(result)) => result,
+            Some(Err(panicked)) => Err(ActionError::from_errors([panic_error(panicked)])),
+            None => Err(ActionError::from_errors([unknown_action(action)])),
+        }
     }
 }
 

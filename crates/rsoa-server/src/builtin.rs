@@ -1,6 +1,9 @@
 //! The built-in `status` and `introspect` actions, with PySOA's request rules and response shapes.
 
+use std::sync::Arc;
+
 use rsoa_protocol::{Error as WireError, ErrorCode, Map, Value};
+use rsoa_transport::BoxFuture;
 
 use crate::server::ServerInner;
 use crate::{ActionDescription, ActionError};
@@ -43,14 +46,38 @@ impl HealthReport {
     }
 }
 
-/// A health check: fills in a report.
+impl HealthReport {
+    /// Adds everything `other` found.
+    fn merge(&mut self, other: HealthReport) {
+        self.errors.extend(other.errors);
+        self.warnings.extend(other.warnings);
+        for (key, value) in other.diagnostics {
+            self.diagnostics.insert(key, value);
+        }
+    }
+}
+
+/// A health check: a report, now or later.
 pub(crate) trait HealthCheck: Send + Sync + 'static {
-    fn check(&self, report: &mut HealthReport);
+    fn check(&self) -> BoxFuture<'static, HealthReport>;
 }
 
 impl<F: Fn(&mut HealthReport) + Send + Sync + 'static> HealthCheck for F {
-    fn check(&self, report: &mut HealthReport) {
-        self(report);
+    fn check(&self) -> BoxFuture<'static, HealthReport> {
+        let mut report = HealthReport::default();
+        self(&mut report);
+        Box::pin(std::future::ready(report))
+    }
+}
+
+/// An asynchronous health check.
+pub(crate) struct AsyncCheck(
+    pub(crate) Arc<dyn Fn() -> BoxFuture<'static, HealthReport> + Send + Sync>,
+);
+
+impl HealthCheck for AsyncCheck {
+    fn check(&self) -> BoxFuture<'static, HealthReport> {
+        (self.0)()
     }
 }
 
@@ -119,8 +146,9 @@ impl ServerInner {
         }
         if verbose {
             let mut report = HealthReport::default();
-            for check in &self.health_checks {
-                check.check(&mut report);
+            let checks = self.health_checks.iter().map(|check| check.check());
+            for found in futures::future::join_all(checks).await {
+                report.merge(found);
             }
             let mut health = Map::with_capacity(3);
             health.push("errors", pairs(&report.errors));

@@ -73,6 +73,9 @@ pub enum Error {
     /// The service name is empty.
     #[error("service name {0:?} is invalid")]
     InvalidServiceName(String),
+    /// A setup hook failed.
+    #[error("setup failed: {0}")]
+    Setup(String),
     /// A setting has a bad value.
     #[error("invalid setting {field}: {reason}")]
     InvalidSettings {

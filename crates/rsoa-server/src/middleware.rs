@@ -62,7 +62,7 @@ pub trait ServerMiddleware: Send + Sync + 'static {
 
 /// The rest of the job chain.
 pub struct JobNext<'a> {
-    pub(crate) server: &'a ServerInner,
+    pub(crate) server: &'a Arc<ServerInner>,
     pub(crate) middleware: &'a [Arc<dyn ServerMiddleware>],
     pub(crate) envelope: &'a JobEnvelope,
 }
@@ -76,6 +76,20 @@ impl std::fmt::Debug for JobNext<'_> {
 }
 
 impl JobNext<'_> {
+    /// A client for job middleware: the server's client, its calls carrying `job`'s correlation id, switches and
+    /// custom context keys, with `calling_service` set to this service (what actions get from
+    /// [`ActionContext::client`]; PySOA puts it in the job request as `client`).
+    pub fn client(&self, job: &JobRequest) -> rsoa_client::Client {
+        let mut context = job.context.clone();
+        context.calling_service = Some(self.server.name.to_string());
+        self.server.client.with_context(&context)
+    }
+
+    /// The name of this service.
+    pub fn service_name(&self) -> &str {
+        &self.server.name
+    }
+
     /// Passes the job to the next middleware, or runs its actions after the last one.
     pub async fn run(self, job: JobRequest) -> JobResponse {
         match self.middleware.split_first() {

@@ -19,10 +19,15 @@ pub enum ServeOutcome {
     StoppedWithJobsRunning(usize),
     /// The transport closed by itself.
     TransportClosed,
+    /// A setup hook failed (the error is logged); no request was taken.
+    SetupFailed,
 }
 
 /// Serves `server` on `transport` until `shutdown` resolves, then stops taking requests, runs and answers every
 /// request already taken, and waits up to `grace` for running jobs to finish.
+///
+/// The server's setup hooks run first (a failure ends it with [`ServeOutcome::SetupFailed`]), its idle hooks
+/// whenever the transport's receive timeout passes with no request, and its teardown hooks at the end.
 ///
 /// Jobs run concurrently, at most [`ServerSettings::max_concurrent_jobs`](crate::ServerSettings) at a time; when all
 /// slots are busy the loop stops taking requests, leaving them in the queue for other server processes. Transport
@@ -30,6 +35,24 @@ pub enum ServeOutcome {
 /// panics or gives up on a bad message.
 pub async fn serve<T>(
     server: Server,
+    transport: Arc<T>,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) -> ServeOutcome
+where
+    T: ServerTransport + ?Sized,
+{
+    if let Err(error) = server.setup().await {
+        tracing::error!(service = server.service_name(), %error, "the server could not start");
+        return ServeOutcome::SetupFailed;
+    }
+    let outcome = serve_jobs(&server, transport, shutdown, grace).await;
+    server.teardown().await;
+    outcome
+}
+
+async fn serve_jobs<T>(
+    server: &Server,
     transport: Arc<T>,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
@@ -58,12 +81,15 @@ where
         match received {
             Ok(Some(job)) => {
                 failures = 0;
-                spawn_job(&server, &transport, job, permit);
+                spawn_job(server, &transport, job, permit);
                 // The job just spawned starts before this loop's own bookkeeping for the next request (a permit,
                 // the transport's receive): on a one-thread runtime, that puts the response on the wire sooner.
                 tokio::task::yield_now().await;
             }
-            Ok(None) => failures = 0,
+            Ok(None) => {
+                failures = 0;
+                server.idle().await;
+            }
             Err(TransportError::Closed) => {
                 closed_by_transport = true;
                 break;
@@ -86,7 +112,7 @@ where
             break;
         };
         match transport.receive().await {
-            Ok(Some(job)) => spawn_job(&server, &transport, job, permit),
+            Ok(Some(job)) => spawn_job(server, &transport, job, permit),
             Ok(None) => {}
             Err(TransportError::Closed) => break,
             Err(error) => {

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
 use crate::action::{FnAction, JobState, Typed};
-use crate::builtin::HealthCheck;
+use crate::builtin::{AsyncCheck, HealthCheck};
 use crate::middleware::{ActionNext, JobNext, ServerMiddleware};
 use crate::panic::{CatchPanic, Panicked};
 use crate::{Action, ActionContext, ActionError, Error, HealthReport, RawAction, Watch};
@@ -103,7 +103,36 @@ pub(crate) struct ServerInner {
     pub(crate) health_checks: Vec<Arc<dyn HealthCheck>>,
     pub(crate) settings: ServerSettings,
     pub(crate) watch: Option<Arc<Watch>>,
+    pub(crate) hooks: Hooks,
     jobs: Semaphore,
+}
+
+/// An async hook that takes nothing and returns `T`.
+type Hook<T> = Arc<dyn Fn() -> BoxFuture<'static, T> + Send + Sync>;
+
+/// The lifecycle hooks, PySOA's `setup`, `teardown`, `perform_pre_request_actions`,
+/// `perform_post_request_actions` and `perform_idle_actions`.
+#[derive(Default)]
+pub(crate) struct Hooks {
+    setup: Vec<Hook<Result<(), String>>>,
+    teardown: Vec<Hook<()>>,
+    pre_request: Vec<Hook<()>>,
+    post_request: Vec<Hook<()>>,
+    idle: Vec<Hook<()>>,
+}
+
+fn hook<F, Fut, T>(f: F) -> Hook<T>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    Arc::new(move || -> BoxFuture<'static, T> { Box::pin(f()) })
+}
+
+async fn run_all(hooks: &[Hook<()>]) {
+    for hook in hooks {
+        hook().await;
+    }
 }
 
 /// The envelope of the job being run.
@@ -145,6 +174,7 @@ impl Server {
             health_checks: Vec::new(),
             settings: ServerSettings::default(),
             watch: None,
+            hooks: Hooks::default(),
         }
     }
 
@@ -166,6 +196,28 @@ impl Server {
     /// The watch given to [`ServerBuilder::watch`], if any.
     pub fn watch(&self) -> Option<&Arc<Watch>> {
         self.inner.watch.as_ref()
+    }
+
+    /// Runs the setup hooks in the order they were added, stopping at the first that fails.
+    /// [`serve`](crate::serve) calls it before it takes a request; call it yourself when you drive the server
+    /// another way (the local transport).
+    pub async fn setup(&self) -> Result<(), Error> {
+        for hook in &self.inner.hooks.setup {
+            hook().await.map_err(Error::Setup)?;
+        }
+        Ok(())
+    }
+
+    /// Runs the teardown hooks in the order they were added. [`serve`](crate::serve) calls it once every job has
+    /// ended (or the grace period has).
+    pub async fn teardown(&self) {
+        run_all(&self.inner.hooks.teardown).await;
+    }
+
+    /// Runs the idle hooks. [`serve`](crate::serve) calls it whenever the transport's receive timeout passes
+    /// with no request.
+    pub async fn idle(&self) {
+        run_all(&self.inner.hooks.idle).await;
     }
 
     /// Runs a job and returns its response (`None` when the job suppressed its response), exactly as it would run
@@ -196,7 +248,17 @@ async fn within<F: std::future::Future>(
     }
 }
 
-fn panic_error(panicked: Panicked) -> WireError {
+/// PySOA's error for an action the server does not have.
+pub(crate) fn unknown_action(name: &str) -> WireError {
+    WireError::new(
+        ErrorCode::UNKNOWN,
+        format!("The action \"{name}\" was not found on this server."),
+    )
+    .with_field("action")
+    .caller_error(true)
+}
+
+pub(crate) fn panic_error(panicked: Panicked) -> WireError {
     tracing::error!(message = %panicked.message, traceback = %panicked.traceback, "panic while running a job");
     WireError::new(
         ErrorCode::SERVER_ERROR,
@@ -217,9 +279,19 @@ impl ServerInner {
         names
     }
 
-    async fn handle(&self, job: IncomingJob) -> Option<JobResponse> {
+    async fn handle(self: &Arc<Self>, job: IncomingJob) -> Option<JobResponse> {
         // The semaphore is never closed, so acquiring only waits.
         let _permit = self.jobs.acquire().await.ok();
+        if self.hooks.pre_request.is_empty() && self.hooks.post_request.is_empty() {
+            return self.run_job(job).await;
+        }
+        run_all(&self.hooks.pre_request).await;
+        let response = self.run_job(job).await;
+        run_all(&self.hooks.post_request).await;
+        response
+    }
+
+    async fn run_job(self: &Arc<Self>, job: IncomingJob) -> Option<JobResponse> {
         let IncomingJob {
             request_id,
             meta,
@@ -286,7 +358,11 @@ impl ServerInner {
     }
 
     /// The innermost step of the job chain: run the actions in order.
-    pub(crate) async fn run_actions(&self, job: JobRequest, envelope: &JobEnvelope) -> JobResponse {
+    pub(crate) async fn run_actions(
+        self: &Arc<Self>,
+        job: JobRequest,
+        envelope: &JobEnvelope,
+    ) -> JobResponse {
         let JobRequest {
             control,
             context,
@@ -297,13 +373,12 @@ impl ServerInner {
         let mut response_context = Map::with_capacity(1);
         response_context.push("correlation_id", context.correlation_id.as_str());
         let state = Arc::new(JobState {
-            service_name: self.name.clone(),
+            server: self.clone(),
             request_id: envelope.request_id.clone(),
             meta: envelope.meta.clone(),
             switches: context.switches.iter().copied().collect(),
             context,
             control,
-            base_client: self.client.clone(),
             client: OnceLock::new(),
             abort: Mutex::new(None),
         });
@@ -364,6 +439,24 @@ impl ServerInner {
         response
     }
 
+    /// Finds the action `name` (a built-in when the service defines none of that name) and runs it, catching a
+    /// panic; `None` when there is no such action.
+    pub(crate) async fn dispatch(
+        &self,
+        name: &str,
+        body: Map,
+        ctx: ActionContext,
+    ) -> Option<Result<Result<Map, ActionError>, Panicked>> {
+        Some(match self.actions.get(name) {
+            Some(action) => CatchPanic::new(action.call(body, ctx)).await,
+            None => match name {
+                "status" => Ok(self.status(body).await),
+                "introspect" => Ok(self.introspect(body)),
+                _ => return None,
+            },
+        })
+    }
+
     /// The innermost step of the action chain: find the action and run it.
     pub(crate) async fn invoke_action(
         &self,
@@ -373,21 +466,12 @@ impl ServerInner {
         let ActionRequest {
             action: name, body, ..
         } = request;
-        let result = match self.actions.get(&name) {
-            Some(action) => CatchPanic::new(action.call(body, ctx.clone())).await,
-            None => match name.as_str() {
-                "status" => Ok(self.status(body).await),
-                "introspect" => Ok(self.introspect(body)),
-                _ => {
-                    let error = WireError::new(
-                        ErrorCode::UNKNOWN,
-                        format!("The action \"{name}\" was not found on this server."),
-                    )
-                    .with_field("action")
-                    .caller_error(true);
-                    return ActionResponse::with_errors(name, vec![error]);
-                }
-            },
+        let result = match self.dispatch(&name, body, ctx.clone()).await {
+            Some(result) => result,
+            None => {
+                let error = unknown_action(&name);
+                return ActionResponse::with_errors(name, vec![error]);
+            }
         };
         match result {
             Ok(Ok(body)) => ActionResponse::new(name, body),
@@ -418,6 +502,7 @@ pub struct ServerBuilder {
     health_checks: Vec<Arc<dyn HealthCheck>>,
     settings: ServerSettings,
     watch: Option<Arc<Watch>>,
+    hooks: Hooks,
 }
 
 impl fmt::Debug for ServerBuilder {
@@ -493,6 +578,93 @@ impl ServerBuilder {
         self
     }
 
+    /// Adds a health check that runs asynchronously (a database ping, a downstream `status`), run by `status`
+    /// beside the others; its report is merged into theirs.
+    pub fn async_health_check<F, Fut>(mut self, check: F) -> ServerBuilder
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = HealthReport> + Send + 'static,
+    {
+        self.health_checks.push(Arc::new(AsyncCheck(hook(check))));
+        self
+    }
+
+    /// Adds a setup hook (PySOA's `Server.setup`): run before the server takes its first request, in the order
+    /// added. An error stops the server from starting; [`serve`](crate::serve) then returns
+    /// [`ServeOutcome::SetupFailed`](crate::ServeOutcome::SetupFailed).
+    ///
+    /// ```
+    /// # use rsoa_server::Server;
+    /// let pool_size = 4; // from the service's settings
+    /// let server = Server::builder("example")
+    ///     .setup(move || async move {
+    ///         if pool_size == 0 {
+    ///             return Err("the pool needs at least one connection");
+    ///         }
+    ///         Ok(())
+    ///     })
+    ///     .teardown(|| async { /* close the pool */ })
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(server);
+    /// ```
+    pub fn setup<F, Fut, E>(mut self, setup: F) -> ServerBuilder
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), E>> + Send + 'static,
+        E: fmt::Display,
+    {
+        let setup = Arc::new(setup);
+        self.hooks.setup.push(hook(move || {
+            let run = setup();
+            async move { run.await.map_err(|e| e.to_string()) }
+        }));
+        self
+    }
+
+    /// Adds a teardown hook (PySOA's `Server.teardown`): run once the server has stopped and its jobs have
+    /// ended, in the order added.
+    pub fn teardown<F, Fut>(mut self, teardown: F) -> ServerBuilder
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.hooks.teardown.push(hook(teardown));
+        self
+    }
+
+    /// Adds a hook run before each job (PySOA's `perform_pre_request_actions`), before any middleware.
+    pub fn pre_request<F, Fut>(mut self, pre_request: F) -> ServerBuilder
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.hooks.pre_request.push(hook(pre_request));
+        self
+    }
+
+    /// Adds a hook run after each job (PySOA's `perform_post_request_actions`), after all middleware, before
+    /// the response is sent.
+    pub fn post_request<F, Fut>(mut self, post_request: F) -> ServerBuilder
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.hooks.post_request.push(hook(post_request));
+        self
+    }
+
+    /// Adds a hook run when the server is idle (PySOA's `perform_idle_actions`): each time the transport's
+    /// receive timeout passes with no request. It runs on the receive loop, so keep it short.
+    pub fn idle<F, Fut>(mut self, idle: F) -> ServerBuilder
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.hooks.idle.push(hook(idle));
+        self
+    }
+
     /// Replaces the settings.
     pub fn settings(mut self, settings: ServerSettings) -> ServerBuilder {
         self.settings = settings;
@@ -538,6 +710,7 @@ impl ServerBuilder {
                 health_checks: self.health_checks,
                 settings: self.settings,
                 watch: self.watch,
+                hooks: self.hooks,
                 jobs: Semaphore::new(max_jobs),
             }),
         })

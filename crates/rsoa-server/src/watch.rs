@@ -99,7 +99,8 @@ impl Watch {
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             interval.tick().await;
-            self.beat.store(millis(self.started.elapsed()), Ordering::Relaxed);
+            self.beat
+                .store(millis(self.started.elapsed()), Ordering::Relaxed);
         }
     }
 

@@ -54,7 +54,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use rsoa_client::Client;
-use rsoa_server::{ServeOutcome, ServerBuilder, ServerSettings, Watch};
+use rsoa_server::{HealthReport, ServeOutcome, ServerBuilder, ServerSettings, Watch};
 use rsoa_transport_redis::{
     RedisBackend, RedisClientTransport, RedisServerTransport, RedisSettings,
 };
@@ -159,6 +159,10 @@ where
             );
             ExitCode::SUCCESS
         }
+        Ok(ServeOutcome::SetupFailed) => {
+            eprintln!("error: the service's setup failed (logged above)");
+            ExitCode::from(1)
+        }
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "the service could not run");
@@ -197,12 +201,16 @@ where
         .map_err(|e| Error::Process(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async move {
         let backend = RedisBackend::connect(settings.transport.kwargs.clone()).await?;
-        let client = client_sharing(&settings.client_routing, Some(&backend)).await?;
+        let (client, mut backends) =
+            client_sharing(&settings.client_routing, Some(&backend)).await?;
+        backends.insert(0, backend.clone());
         let mut server_settings = ServerSettings::default();
         server_settings.max_concurrent_jobs = settings.max_concurrent_jobs;
         server_settings.harakiri_timeout_in_seconds = settings.harakiri.timeout;
         let watch = (settings.harakiri.timeout > 0).then(Watch::new);
-        let mut builder = build(&settings, client).settings(server_settings);
+        let mut builder = build(&settings, client)
+            .settings(server_settings)
+            .async_health_check(move || redis_health(backends.clone()));
         if let Some(watch) = &watch {
             builder = builder.watch(watch.clone());
         }
@@ -247,15 +255,17 @@ where
 /// # Ok(()) }
 /// ```
 pub async fn client(routing: &BTreeMap<String, ClientRoute>) -> Result<Client, Error> {
-    client_sharing(routing, None).await
+    Ok(client_sharing(routing, None).await?.0)
 }
 
-/// [`client`], reusing `server`'s backend for the routes whose settings match its, server-only settings aside.
+/// [`client`], reusing `server`'s backend for the routes whose settings match its, server-only settings aside;
+/// also returns the backends it connected.
 async fn client_sharing(
     routing: &BTreeMap<String, ClientRoute>,
     server: Option<&RedisBackend>,
-) -> Result<Client, Error> {
+) -> Result<(Client, Vec<RedisBackend>), Error> {
     let mut backends: Vec<(RedisSettings, RedisBackend)> = Vec::new();
+    let mut connected = Vec::new();
     if let Some(server) = server {
         let mut client_side = server.settings().clone();
         client_side.receive_batch_size = None;
@@ -270,10 +280,33 @@ async fn client_sharing(
             None => {
                 let backend = RedisBackend::connect(kwargs.clone()).await?;
                 backends.push((kwargs.clone(), backend.clone()));
+                connected.push(backend.clone());
                 backend
             }
         };
         builder = builder.service(RedisClientTransport::new(&backend, service)?);
     }
-    Ok(builder.build())
+    Ok((builder.build(), connected))
+}
+
+/// The built-in health check of a service run by [`run`]: every Redis master it uses (its own and those of the
+/// services it calls) answers `PING`. A master that does not is a `REDIS_UNREACHABLE` error; how long each took
+/// is the `redis_ping_ms` diagnostic.
+async fn redis_health(backends: Vec<RedisBackend>) -> HealthReport {
+    let mut report = HealthReport::default();
+    let mut latencies = rsoa_protocol::Map::new();
+    let pings = backends.iter().map(RedisBackend::ping);
+    for (master, outcome) in futures::future::join_all(pings).await.into_iter().flatten() {
+        match outcome {
+            Ok(took) => {
+                latencies.insert(master, took.as_secs_f64() * 1_000.0);
+            }
+            Err(e) => report.error(
+                "REDIS_UNREACHABLE",
+                format!("The Redis master {master} does not answer: {e}"),
+            ),
+        }
+    }
+    report.diagnostic("redis_ping_ms", latencies);
+    report
 }

@@ -676,6 +676,26 @@ impl RedisBackend {
             .collect()
     }
 
+    /// Sends `PING` to every master at once, each within the connect timeout: per master (in ring order), its
+    /// address and how long it took to answer, or why it did not. A health check for `status`.
+    pub async fn ping(&self) -> Vec<(String, Result<Duration, String>)> {
+        let pings = self.inner.masters.iter().map(|master| async move {
+            let started = Instant::now();
+            let answer = tokio::time::timeout(
+                master.connect_timeout,
+                master.pool.next().ping::<RedisValue>(None),
+            )
+            .await;
+            let outcome = match answer {
+                Ok(Ok(_)) => Ok(started.elapsed()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no answer within {:?}", master.connect_timeout)),
+            };
+            (master.label.clone(), outcome)
+        });
+        futures::future::join_all(pings).await
+    }
+
     /// Closes every connection. Calls still waiting for a response fail with a closed-transport error.
     pub async fn close(&self) {
         for master in &self.inner.masters {

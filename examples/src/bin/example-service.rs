@@ -3,5 +3,23 @@
 //! It calls `ledger` through the `client_routing` of its settings.
 
 fn main() -> std::process::ExitCode {
-    rsoa_standalone::run(|_settings, client| examples::example_service_builder(client))
+    rsoa_standalone::run(|settings, client| {
+        // The service's own settings live under `extra`; a setup hook checks them once Redis is reachable, before
+        // the first request (a failure exits 1).
+        let greeting = settings.extra.get("greeting").cloned();
+        examples::example_service_builder(client).setup(move || {
+            let greeting = greeting.clone();
+            async move {
+                match greeting.as_ref().and_then(|g| g.as_str()) {
+                    Some(greeting) if !greeting.is_empty() => {
+                        tracing::info!(greeting, "set up");
+                        Ok(())
+                    }
+                    _ => Err(format!(
+                        "extra.greeting must be a non-empty string, not {greeting:?}"
+                    )),
+                }
+            }
+        })
+    })
 }

@@ -235,6 +235,8 @@ fn serves_on_redis_until_sigterm_and_stops_cleanly() {
     let redis = support::redis(&[]);
     let mut child = start_on(redis.port, &[], &[]);
     let logs = Logs::of(&mut child);
+    // The setup hook read the service's own settings.
+    assert_eq!(logs.next("set up")["fields"]["greeting"], "hello");
     logs.next("serving");
     // The server and its route to `ledger` (the same Redis settings) share one backend: two connections for
     // sending and the server's one receiving, beside the one counting (a backend of its own for the route would
@@ -243,10 +245,45 @@ fn serves_on_redis_until_sigterm_and_stops_cleanly() {
         (support::connections(redis.port) == 4).then_some(())
     });
     assert_eq!(square_over_redis(redis.port), Some(49));
+    // `status` runs the built-in health check: the Redis master answers.
+    let (runtime, client) = example_client(redis.port);
+    let status = runtime
+        .block_on(async {
+            client
+                .call_action("example", "status", ())
+                .timeout(Duration::from_secs(10))
+                .await
+        })
+        .expect("status");
+    let health = &status.body["healthcheck"];
+    assert_eq!(
+        health["errors"],
+        rsoa_protocol::Value::Array(vec![]),
+        "{health:?}"
+    );
+    let ping =
+        &health["diagnostics"]["redis_ping_ms"][format!("127.0.0.1:{}", redis.port).as_str()];
+    assert!(ping.as_f64().is_some_and(|ms| ms >= 0.0), "{health:?}");
     signal(child.id(), Signal::SIGTERM);
     logs.next("stopped");
     let status = support::wait_for("the service to exit", || child.try_wait().ok().flatten());
     assert!(status.success(), "{status}");
+}
+
+#[test]
+fn a_failing_setup_hook_exits_1_before_serving() {
+    let redis = support::redis(&[]);
+    let mut child = start_on(redis.port, &[], &[("RSOA_EXTRA__GREETING", "\"\"")]);
+    let logs = Logs::of(&mut child);
+    let failed = logs.next("the server could not start");
+    assert!(
+        failed["fields"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("extra.greeting must be a non-empty string")),
+        "{failed}"
+    );
+    let status = support::wait_for("the service to exit", || child.try_wait().ok().flatten());
+    assert_eq!(status.code(), Some(1));
 }
 
 #[test]
@@ -430,7 +467,10 @@ fn example_client(port: u16) -> (tokio::runtime::Runtime, rsoa_client::Client) {
 /// The error codes of a job's response: the job's own, or else those of its actions.
 fn error_codes(job: &rsoa_protocol::JobResponse) -> Vec<String> {
     let errors = if job.errors.is_empty() {
-        job.actions.iter().flat_map(|a| &a.errors).collect::<Vec<_>>()
+        job.actions
+            .iter()
+            .flat_map(|a| &a.errors)
+            .collect::<Vec<_>>()
     } else {
         job.errors.iter().collect()
     };
@@ -453,8 +493,8 @@ fn past_harakiri_an_async_action_times_out_and_a_blocking_one_gets_its_worker_re
     logs.next("serving");
     let options = rsoa_client::CallOptions::new().timeout(Duration::from_secs(30));
     let send = |action: &str, millis: u64| {
-        let request = rsoa_client::action(action, &serde_json::json!({ "millis": millis }))
-            .expect("action");
+        let request =
+            rsoa_client::action(action, &serde_json::json!({ "millis": millis })).expect("action");
         runtime
             .block_on(client.send_request("example", vec![request], &options))
             .expect("sent")
@@ -465,7 +505,10 @@ fn past_harakiri_an_async_action_times_out_and_a_blocking_one_gets_its_worker_re
             let got = runtime
                 .block_on(client.get_all_responses("example", Some(Duration::from_secs(30))))
                 .expect("responses");
-            answers.extend(got.into_iter().map(|(id, outcome)| (id, outcome.expect("answered"))));
+            answers.extend(
+                got.into_iter()
+                    .map(|(id, outcome)| (id, outcome.expect("answered"))),
+            );
         }
         answers
     };

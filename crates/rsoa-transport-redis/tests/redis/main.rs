@@ -797,3 +797,32 @@ fn a_synchronous_program_connects_and_calls_with_the_blocking_client() {
         served.stop().await;
     });
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_reports_each_master_and_one_that_is_gone() {
+    let up = support::redis(&[]);
+    let going = support::redis(&[]);
+    let backend = RedisBackend::connect(settings(&[up.port, going.port]))
+        .await
+        .expect("connect");
+    let pings = backend.ping().await;
+    assert_eq!(
+        pings
+            .iter()
+            .map(|(master, _)| master.clone())
+            .collect::<Vec<_>>(),
+        [
+            format!("127.0.0.1:{}", up.port),
+            format!("127.0.0.1:{}", going.port)
+        ]
+    );
+    assert!(
+        pings.iter().all(|(_, outcome)| outcome.is_ok()),
+        "{pings:?}"
+    );
+    drop(going);
+    let pings = backend.ping().await;
+    assert!(pings[0].1.is_ok(), "{pings:?}");
+    assert!(pings[1].1.is_err(), "{pings:?}");
+    backend.close().await;
+}
