@@ -435,6 +435,63 @@ fn resolve_hosts(
         .collect()
 }
 
+/// PySOA's discovery when `sentinel_services` is omitted: the master names `SENTINEL MASTERS` gives on the first
+/// Sentinel that answers, in the order it gives them.
+async fn discover_masters(
+    sentinels: &[(String, u16)],
+    kwargs: &ConnectionSettings,
+) -> Result<Vec<String>, Error> {
+    let timeout = seconds(kwargs.socket_connect_timeout);
+    let mut failures = Vec::new();
+    for (host, port) in sentinels {
+        let config = redis_config(ServerConfig::new_centralized(host, *port), kwargs, None)?;
+        let client = fred::prelude::Client::new(config, None, None, None);
+        let asked = tokio::time::timeout(timeout, async {
+            client.init().await?;
+            client
+                .custom::<RedisValue, _>(
+                    CustomCommand::new_static("SENTINEL", None, false),
+                    vec!["MASTERS"],
+                )
+                .await
+        })
+        .await;
+        let _ = client.quit().await;
+        match asked {
+            Ok(Ok(reply)) => return Ok(master_names(reply)),
+            Ok(Err(e)) => failures.push(format!("{host}:{port}: {e}")),
+            Err(_) => failures.push(format!("{host}:{port}: no answer within {timeout:?}")),
+        }
+    }
+    Err(Error::Connect {
+        master: "sentinel discovery".to_owned(),
+        message: format!("no Sentinel listed its masters ({})", failures.join("; ")),
+    })
+}
+
+/// The `name` of each master in a `SENTINEL MASTERS` reply: flat key-value arrays (RESP2) or maps (RESP3).
+fn master_names(reply: RedisValue) -> Vec<String> {
+    let RedisValue::Array(masters) = reply else {
+        return Vec::new();
+    };
+    let is_name = |key: &RedisValue| key.as_str().is_some_and(|k| k == "name");
+    masters
+        .into_iter()
+        .filter_map(|master| match master {
+            RedisValue::Array(fields) => fields
+                .chunks(2)
+                .find(|pair| is_name(&pair[0]))
+                .and_then(|pair| pair.get(1)?.as_string()),
+            RedisValue::Map(fields) => fields
+                .inner()
+                .into_iter()
+                .find(|(key, _)| key.as_str().is_some_and(|k| k == "name"))
+                .and_then(|(_, value)| value.as_string()),
+            _ => None,
+        })
+        .collect()
+}
+
 fn seconds(s: f64) -> Duration {
     Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX)
 }
@@ -486,12 +543,23 @@ impl RedisBackend {
             BackendType::Sentinel => {
                 let port = backend.redis_port.unwrap_or(26379);
                 let sentinels = resolve_hosts(backend, port)?;
-                if backend.sentinel_services.is_empty() {
-                    return Err(Error::Settings(
-                        "backend_layer_kwargs.sentinel_services: list the master names".to_owned(),
-                    ));
-                }
-                for service in &backend.sentinel_services {
+                let services = if backend.sentinel_services.is_empty() {
+                    let found = discover_masters(&sentinels, &backend.sentinel_kwargs).await?;
+                    if found.len() > 1 {
+                        // PySOA's known bug 12: another process may be told another order by another Sentinel,
+                        // and a response would then go to a master its caller does not listen on.
+                        tracing::warn!(
+                            masters = ?found,
+                            "sentinel_services is not set, so the masters were discovered, in the order one \
+                             Sentinel gave them; list them in backend_layer_kwargs.sentinel_services, in the same \
+                             order on every client and server"
+                        );
+                    }
+                    found
+                } else {
+                    backend.sentinel_services.clone()
+                };
+                for service in &services {
                     let server = ServerConfig::Sentinel {
                         hosts: sentinels
                             .iter()

@@ -127,7 +127,9 @@ pub struct BackendSettings {
     /// How to connect to the Redis servers.
     pub connection_kwargs: ConnectionSettings,
     /// The Sentinel master names, in ring order; must be the same list, in the same order, on every client and
-    /// server (PySOA would ask the Sentinels when empty, whose answer's order is not stable, so rsoa requires it).
+    /// server. When empty, as in PySOA, the masters are those `SENTINEL MASTERS` lists on the first Sentinel that
+    /// answers, in its order; that order is not stable across Sentinels (PySOA's known bug 12), so with more
+    /// than one master a warning asks for the list.
     pub sentinel_services: Vec<String>,
     /// How many times to retry finding a master after a failover (default 0).
     pub sentinel_failover_retries: u32,
@@ -386,10 +388,6 @@ impl RedisSettings {
             }
         }
         match self.backend_type {
-            BackendType::Sentinel if backend.sentinel_services.is_empty() => bad(
-                "backend_layer_kwargs.sentinel_services",
-                "list the master names, in the same order on every client and server",
-            ),
             BackendType::Cluster if backend.redis_db.unwrap_or(0) != 0 => bad(
                 "backend_layer_kwargs.redis_db",
                 "a Redis Cluster has only database 0",
@@ -613,8 +611,8 @@ mod tests {
         assert!(
             RedisSettings::new(BackendType::Sentinel)
                 .validate_client()
-                .is_err(),
-            "needs sentinel_services"
+                .is_ok(),
+            "the masters are discovered when sentinel_services is empty"
         );
     }
 

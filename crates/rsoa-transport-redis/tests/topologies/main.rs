@@ -108,6 +108,55 @@ async fn sentinel_failover_recovers_by_itself() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sentinel_masters_are_discovered_when_sentinel_services_is_omitted() {
+    let first = redis(&[]);
+    let second = redis(&[]);
+    // One Sentinel monitoring two masters, and a Sentinel listed first that is not there: discovery asks the
+    // next one.
+    let watcher = sentinel("alpha", first.port, 1);
+    command(
+        watcher.port,
+        &[
+            "SENTINEL",
+            "MONITOR",
+            "beta",
+            "127.0.0.1",
+            &second.port.to_string(),
+            "1",
+        ],
+    )
+    .expect("monitor beta");
+    let settings = || {
+        let mut s = RedisSettings::new(BackendType::Sentinel);
+        s.backend_layer_kwargs.hosts = vec![
+            Host::Pair("127.0.0.1".into(), support::free_port()),
+            Host::Pair("127.0.0.1".into(), watcher.port),
+        ];
+        s.backend_layer_kwargs
+            .sentinel_kwargs
+            .socket_connect_timeout = 1.0;
+        s
+    };
+    let served = Served::start(service(), settings(), settings()).await;
+    let client = &served.client;
+    assert_eq!(square_eventually(client, 6).await, 36);
+    // Both masters are in the ring: the service listens on each, and calls spread their requests over both.
+    let parallel = client
+        .call_actions_parallel(
+            "svc",
+            (1..=20).map(|n| action("square", &json!({"number": n})).unwrap()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(parallel.len(), 20);
+    for port in [first.port, second.port] {
+        wait_for("a connection to each master", || {
+            (support::connections(port) > 1).then_some(())
+        });
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cluster_carries_every_call() {
     let nodes = cluster();
     let settings = || {
