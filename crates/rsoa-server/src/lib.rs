@@ -33,6 +33,7 @@ mod action;
 mod builtin;
 mod middleware;
 mod panic;
+mod request_log;
 mod serve;
 mod server;
 mod switched;
@@ -43,6 +44,9 @@ use std::future::Future;
 pub use action::{Action, ActionContext, ActionDescription, ActionError, RawAction};
 pub use builtin::HealthReport;
 pub use middleware::{action_response_fn, boxed, job_fn, ActionNext, JobNext, ServerMiddleware};
+pub use request_log::{
+    censor, is_sensitive, LogLevel, CENSORED, SENSITIVE_FIELDS, TARGET as REQUEST_LOG_TARGET,
+};
 pub use serve::{serve, shutdown_signal, ServeOutcome};
 pub use server::{Server, ServerBuilder, ServerSettings};
 pub use switched::SwitchedAction;

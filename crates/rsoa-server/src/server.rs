@@ -19,6 +19,7 @@ use crate::action::{FnAction, JobState, Typed};
 use crate::builtin::{AsyncCheck, HealthCheck};
 use crate::middleware::{ActionNext, JobNext, ServerMiddleware};
 use crate::panic::{CatchPanic, Panicked};
+use crate::request_log::{Censored, LogLevel};
 use crate::{Action, ActionContext, ActionError, Error, HealthReport, RawAction, Watch};
 
 /// Server settings, with PySOA's defaults where PySOA has the setting.
@@ -42,6 +43,16 @@ pub struct ServerSettings {
     /// here, sets none (the standalone runner defaults to 300, as PySOA).
     /// Cancellation happens at the job's next `.await`: code that never yields is not stopped by it.
     pub harakiri_timeout_in_seconds: u64,
+    /// The level at which each successful job's request and response are logged, censored (PySOA's
+    /// `request_log_success_level`). Default `DEBUG`, where PySOA's is `INFO`: logging every body costs more than
+    /// the call itself here; set `INFO` to log as PySOA does.
+    pub request_log_success_level: LogLevel,
+    /// The level at which a job's request and response are logged when the response has errors (PySOA's
+    /// `request_log_error_level`, default `INFO`). When it is above the success level and that one is not
+    /// recorded, the request is logged again at this level, as PySOA does.
+    pub request_log_error_level: LogLevel,
+    /// Keys whose values are censored in those logs, beside PySOA's list (PySOA's `extra_fields_to_redact`).
+    pub extra_fields_to_redact: Vec<String>,
 }
 
 impl Default for ServerSettings {
@@ -49,6 +60,9 @@ impl Default for ServerSettings {
         ServerSettings {
             max_concurrent_jobs: 64,
             harakiri_timeout_in_seconds: 0,
+            request_log_success_level: LogLevel::Debug,
+            request_log_error_level: LogLevel::Info,
+            extra_fields_to_redact: Vec::new(),
         }
     }
 }
@@ -292,6 +306,40 @@ impl ServerInner {
     }
 
     async fn run_job(self: &Arc<Self>, job: IncomingJob) -> Option<JobResponse> {
+        let settings = &self.settings;
+        let (success, error) = (
+            settings.request_log_success_level,
+            settings.request_log_error_level,
+        );
+        if !success.enabled() && !error.enabled() {
+            return self.process(job).await;
+        }
+        // Logging is on: PySOA logs the request as it came, before it is checked.
+        let request = match &job.body {
+            JobBody::Raw(value) => value.clone(),
+            JobBody::Typed(job) => job.to_value(),
+        };
+        let extra = &settings.extra_fields_to_redact;
+        let shown = |value| Censored { value, extra };
+        if success.enabled() {
+            success.log("Job request", "request", &shown(&request));
+        }
+        let response = self.process(job).await;
+        if let Some(response) = &response {
+            let failed = !response.errors.is_empty()
+                || response.actions.iter().any(|a| !a.errors.is_empty());
+            let level = if failed { error } else { success };
+            if level.enabled() {
+                if failed && error > success && !success.enabled() {
+                    error.log("Job request", "request", &shown(&request));
+                }
+                level.log("Job response", "response", &shown(&response.to_value(true)));
+            }
+        }
+        response
+    }
+
+    async fn process(self: &Arc<Self>, job: IncomingJob) -> Option<JobResponse> {
         let IncomingJob {
             request_id,
             meta,

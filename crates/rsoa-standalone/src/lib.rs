@@ -207,6 +207,11 @@ where
         let mut server_settings = ServerSettings::default();
         server_settings.max_concurrent_jobs = settings.max_concurrent_jobs;
         server_settings.harakiri_timeout_in_seconds = settings.harakiri.timeout;
+        server_settings.request_log_success_level = settings.request_log_success_level;
+        server_settings.request_log_error_level = settings.request_log_error_level;
+        server_settings
+            .extra_fields_to_redact
+            .clone_from(&settings.extra_fields_to_redact);
         let watch = (settings.harakiri.timeout > 0).then(Watch::new);
         let mut builder = build(&settings, client)
             .settings(server_settings)

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use figment::providers::{Env, Format, Json, Toml, Yaml};
 use figment::Figment;
+use rsoa_server::LogLevel;
 use rsoa_transport_redis::RedisSettings;
 use serde::{Deserialize, Serialize};
 
@@ -149,12 +150,30 @@ pub struct Settings {
     /// (PySOA's liveness signal): `{{pid}}` becomes the process id, `{{fid}}` the worker number (or `main`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heartbeat_file: Option<String>,
+    /// The level at which a successful job's request and response are logged, censored (default `DEBUG`; PySOA's
+    /// is `INFO`): `DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`.
+    #[serde(default = "defaults::request_log_success_level")]
+    pub request_log_success_level: LogLevel,
+    /// The level at which a job's request and response are logged when the response has errors (default `INFO`).
+    #[serde(default = "defaults::request_log_error_level")]
+    pub request_log_error_level: LogLevel,
+    /// Keys whose values are censored in those logs, beside PySOA's list of sensitive keys.
+    #[serde(default)]
+    pub extra_fields_to_redact: Vec<String>,
     /// Free-form settings of the service itself.
     #[serde(default)]
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 mod defaults {
+    use rsoa_server::LogLevel;
+
+    pub(super) fn request_log_success_level() -> LogLevel {
+        LogLevel::Debug
+    }
+    pub(super) fn request_log_error_level() -> LogLevel {
+        LogLevel::Info
+    }
     pub(super) fn shutdown_grace() -> u64 {
         30
     }

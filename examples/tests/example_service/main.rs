@@ -557,3 +557,57 @@ fn past_harakiri_an_async_action_times_out_and_a_blocking_one_gets_its_worker_re
     });
     assert!(status.success(), "{status}");
 }
+
+#[test]
+fn requests_and_responses_are_logged_censored_at_the_configured_levels() {
+    let redis = support::redis(&[]);
+    let mut child = start_on(
+        redis.port,
+        &[],
+        &[
+            ("RSOA_REQUEST_LOG_SUCCESS_LEVEL", "INFO"),
+            ("RSOA_EXTRA_FIELDS_TO_REDACT", "[\"nickname\"]"),
+        ],
+    );
+    let logs = Logs::of(&mut child);
+    logs.next("serving");
+    let (runtime, client) = example_client(redis.port);
+    let body = serde_json::json!({"password": "hunter2", "nickname": "bob", "city": "Oslo"});
+    let echoed = runtime
+        .block_on(async { client.call_action("example", "echo", &body).await })
+        .expect("echo");
+    assert_eq!(
+        echoed.body["password"].as_str(),
+        Some("hunter2"),
+        "the caller gets it all"
+    );
+    for (message, field) in [("Job request", "request"), ("Job response", "response")] {
+        let event = logs.next(message);
+        assert_eq!(event["target"], "rsoa_server::job", "{event}");
+        assert_eq!(event["level"], "INFO", "{event}");
+        let logged = event["fields"][field]
+            .as_str()
+            .expect("logged as JSON text");
+        assert!(logged.contains(r#""password":"**********""#), "{logged}");
+        assert!(logged.contains(r#""nickname":"**********""#), "{logged}");
+        assert!(logged.contains(r#""city":"Oslo""#), "{logged}");
+        assert!(
+            !logged.contains("hunter2") && !logged.contains("bob"),
+            "{logged}"
+        );
+    }
+    // A job with errors is logged at the error level (INFO by default).
+    let failed = runtime.block_on(async { client.call_action("example", "fail", ()).await });
+    assert!(failed.is_err());
+    logs.next("Job request");
+    let response = logs.next("Job response");
+    assert!(
+        response["fields"]["response"]
+            .as_str()
+            .is_some_and(|r| r.contains("FAILED")),
+        "{response}"
+    );
+    signal(child.id(), Signal::SIGTERM);
+    let status = support::wait_for("the service to exit", || child.try_wait().ok().flatten());
+    assert!(status.success(), "{status}");
+}
