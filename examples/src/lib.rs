@@ -1,6 +1,7 @@
 //! Two example services, used by the `demo` program and by the tests.
 //!
-//! - `example`: `square` (a typed action), `invoice` (dates, date-times and decimals), `fail` (an action error),
+//! - `example`: `square` (a typed action), `invoice` (dates, date-times and decimals), `echo` (a raw action),
+//!   `slow` (waits), `block` (holds the thread: what not to do), `fail` (an action error),
 //!   `call_service` (calls the `ledger` service, carrying this request's context), and the built-in `status` and
 //!   `introspect`.
 //! - `ledger`: `whoami`, which reports the context it received: correlation id, switches, caller, calling service.
@@ -8,8 +9,12 @@
 use std::time::Duration;
 
 use rsoa_client::Client;
+use rsoa_protocol::Map;
 use rsoa_protocol::{Date, DateTime, Decimal, UtcDateTime};
-use rsoa_server::{Action, ActionContext, ActionError, Server, ServerBuilder};
+use rsoa_server::{
+    Action, ActionContext, ActionDescription, ActionError, RawAction, Server, ServerBuilder,
+};
+use rsoa_transport::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 /// The switch that makes `square` also return the square root.
@@ -31,6 +36,23 @@ pub struct SquareResponse {
     /// The square root, when switch [`SWITCH_SHOW_ROOT`] is active.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub root: Option<f64>,
+}
+
+/// Answers the request's body as it came: a raw action, so the body is neither typed nor copied (what the
+/// benchmarks call).
+#[derive(Debug)]
+pub struct Echo;
+
+impl RawAction for Echo {
+    fn call(&self, body: Map, _ctx: ActionContext) -> BoxFuture<'_, Result<Map, ActionError>> {
+        Box::pin(std::future::ready(Ok(body)))
+    }
+
+    fn describe(&self) -> ActionDescription {
+        let mut description = ActionDescription::default();
+        description.documentation = Some("Answers the request's body as it came.".to_owned());
+        description
+    }
 }
 
 /// Squares a number.
@@ -208,12 +230,19 @@ pub fn example_service(client: Client) -> Server {
 
 /// The `example` service, still to be built (the standalone runner adds the settings and builds it).
 pub fn example_service_builder(client: Client) -> ServerBuilder {
-    Server::builder("example")
+    example_service_builder_as("example", client)
+}
+
+/// The `example` service's actions under another service name (a second copy on the same Redis, as the
+/// benchmarks run it).
+pub fn example_service_builder_as(service: &str, client: Client) -> ServerBuilder {
+    Server::builder(service)
         .description("An example rsoa service.")
         .version(env!("CARGO_PKG_VERSION"))
         .client(client)
         .action("square", Square)
         .action("invoice", Invoice)
+        .raw_action("echo", Echo)
         .action_fn("fail", |req: FailRequest, _ctx: ActionContext| async move {
             Err::<(), _>(ActionError::new(
                 req.code.unwrap_or_else(|| "FAILED".to_owned()),

@@ -283,6 +283,36 @@ fn start_ready(mut command: Command, what: &str, log: &str) -> Result<Child> {
     Ok(child)
 }
 
+/// Starts a service run by the standalone entry point with `--log-format json`, and waits for its `serving` log
+/// line; its standard error goes on to `target/xtask-logs/<log>.log`.
+fn start_serving(mut command: Command, what: &str, log: &str) -> Result<Child> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/xtask-logs");
+    std::fs::create_dir_all(&dir)?;
+    let mut file = std::fs::File::create(dir.join(format!("{log}.log")))?;
+    let mut child = Child(
+        command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?,
+    );
+    let stderr = child.0.stderr.take().ok_or("no stderr")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(std::result::Result::ok)
+        {
+            if line.contains(r#""message":"serving""#) {
+                let _ = tx.send(());
+            }
+            let _ = writeln!(file, "{line}");
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .map_err(|_| format!("{what} did not start serving"))?;
+    Ok(child)
+}
+
 /// The PySOA 1.4.9 virtualenv under `target/interop-venv`, created the first time; returns its python.
 fn ensure_venv(sh: &Shell) -> Result<PathBuf> {
     let venv = sh.current_dir().join("target/interop-venv");
@@ -427,6 +457,11 @@ fn bench_pysoa(backlog_only: bool) -> Result {
     step("rebuilding msgpack's C extension for a fair Python baseline");
     cmd!(sh, "bash interop/python/build_msgpack_ext.sh {python}").run()?;
     cmd!(sh, "cargo build --quiet --locked --release -p interop").run()?;
+    cmd!(
+        sh,
+        "cargo build --quiet --locked --release -p examples --bin example-service"
+    )
+    .run()?;
     let (_redis, port) = start_redis()?;
     let port_text = port.to_string();
     let target = root.join("target/release");
@@ -439,38 +474,53 @@ fn bench_pysoa(backlog_only: bool) -> Result {
     // four client/server pairs of a workload run back to back, round after round: the machine's noise drifts
     // over minutes, and each figure reported is the median over the rounds.
     let mut deployments = Vec::new();
-    for server in ["PySOA", "rsoa"] {
+    for server in ["PySOA", "rsoa", "standalone"] {
         for processes in [1_usize, 2] {
             let service = format!(
                 "{}{processes}",
-                if server == "rsoa" {
-                    "rsbench"
-                } else {
-                    "pybench"
+                match server {
+                    "rsoa" => "rsbench",
+                    "standalone" => "rsstd",
+                    _ => "pybench",
                 }
             );
             let mut children = Vec::new();
             for n in 0..processes {
-                let command = if server == "rsoa" {
-                    let mut c = Command::new(target.join("bench-server"));
-                    c.args([port_text.as_str(), service.as_str()]);
-                    c
-                } else {
-                    let mut c = Command::new(&python);
-                    c.arg(root.join("interop/python/bench_service.py")).args([
-                        "--port",
-                        &port_text,
-                        "--service",
-                        &service,
-                    ]);
-                    c
-                };
                 let log = format!("bench-{service}-server-{n}");
-                children.push(start_ready(
-                    command,
-                    &format!("a {server} bench server"),
-                    &log,
-                )?);
+                let what = format!("a {server} bench server");
+                let child = match server {
+                    "rsoa" => {
+                        let mut c = Command::new(target.join("bench-server"));
+                        c.args([port_text.as_str(), service.as_str()]);
+                        start_ready(c, &what, &log)?
+                    }
+                    "standalone" => {
+                        // The example service as a user runs it: its settings file, defaults for everything else.
+                        let hosts = format!("[\"127.0.0.1:{port}\"]");
+                        let mut c = Command::new(target.join("example-service"));
+                        c.arg("--settings")
+                            .arg(root.join("examples/example-service.toml"))
+                            .args(["--log-format", "json"])
+                            .env("RSOA_TRANSPORT__KWARGS__BACKEND_LAYER_KWARGS__HOSTS", &hosts)
+                            .env(
+                                "RSOA_CLIENT_ROUTING__LEDGER__TRANSPORT__KWARGS__BACKEND_LAYER_KWARGS__HOSTS",
+                                &hosts,
+                            )
+                            .env("RSOA_EXTRA__SERVICE_NAME", &service);
+                        start_serving(c, &what, &log)?
+                    }
+                    _ => {
+                        let mut c = Command::new(&python);
+                        c.arg(root.join("interop/python/bench_service.py")).args([
+                            "--port",
+                            &port_text,
+                            "--service",
+                            &service,
+                        ]);
+                        start_ready(c, &what, &log)?
+                    }
+                };
+                children.push(child);
             }
             deployments.push((server, processes, service, children));
         }
@@ -508,13 +558,18 @@ fn bench_pysoa(backlog_only: bool) -> Result {
             if backlog_only {
                 continue;
             }
-            for callers in [1_usize, 16] {
+            for callers in [1_usize, 4, 16] {
                 for (server, processes, service, servers) in &deployments {
                     for client in ["PySOA", "rsoa"] {
+                        // Four callers measure light load on the server, as PySOA's clients make it.
+                        if callers == 4 && client == "rsoa" {
+                            continue;
+                        }
                         let calls = match (client, callers) {
                             ("rsoa", 1) => 2_000,
                             ("rsoa", _) => 8_000,
                             (_, 1) => 500,
+                            (_, 4) => 1_000,
                             _ => 2_000,
                         };
                         let (size_text, callers_text, calls_text) =
@@ -552,8 +607,8 @@ fn bench_pysoa(backlog_only: bool) -> Result {
     drop(deployments);
     println!("\nSaturated: each deployment drains {BACKLOG_CALLS} requests queued in advance (no load generator runs meanwhile);");
     println!("calls per second per server process, and the server processes' CPU per call, medians over {PYSOA_ROUNDS} rounds:");
-    println!("\n| body bytes | server processes | PySOA calls/s per process | rsoa calls/s per process | rsoa/PySOA | PySOA CPU µs/call | rsoa CPU µs/call | Redis CPU µs/call (PySOA, rsoa) |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("\n| body bytes | server processes | PySOA calls/s per process | rsoa calls/s per process | rsoa/PySOA | PySOA CPU µs/call | rsoa CPU µs/call | Redis CPU µs/call (PySOA, rsoa) | standalone calls/s per process | standalone CPU µs/call |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for size in [8, 10_240] {
         for processes in [1, 2] {
             let median = |server: &str, field: fn(&Backlog) -> f64| {
@@ -572,12 +627,14 @@ fn bench_pysoa(backlog_only: bool) -> Result {
                 median("rsoa", |b| b.per_process),
             );
             println!(
-                "| {size} | {processes} | {py:.0} | {rs:.0} | {:.1}x | {:.0} | {:.0} | {:.0}, {:.0} |",
+                "| {size} | {processes} | {py:.0} | {rs:.0} | {:.1}x | {:.0} | {:.0} | {:.0}, {:.0} | {:.0} | {:.0} |",
                 rs / py,
                 median("PySOA", |b| b.server_cpu_us),
                 median("rsoa", |b| b.server_cpu_us),
                 median("PySOA", |b| b.redis_cpu_us),
-                median("rsoa", |b| b.redis_cpu_us)
+                median("rsoa", |b| b.redis_cpu_us),
+                median("standalone", |b| b.per_process),
+                median("standalone", |b| b.server_cpu_us),
             );
         }
     }
@@ -654,6 +711,66 @@ fn bench_pysoa(backlog_only: bool) -> Result {
                 );
             }
         }
+    }
+    let saturated = |server: &str, size: usize, field: fn(&Backlog) -> f64| {
+        median(
+            backlogs
+                .iter()
+                .filter(|b| b.server == server && b.size == size && b.processes == 1)
+                .map(field)
+                .collect(),
+        )
+    };
+    println!("\nThe example service run by the standalone entry point with its default settings, beside the tuned bench");
+    println!("server (one process each; standalone/tuned, target at most 1.1x CPU per call and at least 1/1.1 the calls/s):");
+    println!("\n| body bytes | load | tuned CPU µs/call | standalone CPU µs/call | CPU standalone/tuned | throughput standalone/tuned |");
+    println!("|---:|---|---:|---:|---:|---:|");
+    for size in [8, 10_240] {
+        for (client, callers) in [("PySOA", 1), ("PySOA", 4), ("PySOA", 16), ("rsoa", 16)] {
+            let tuned = find(client, "rsoa", size, callers, 1)?;
+            let standalone = find(client, "standalone", size, callers, 1)?;
+            println!(
+                "| {size} | {callers} {client} callers | {:.0} | {:.0} | {:.2}x | {:.2}x |",
+                tuned.server_cpu_us,
+                standalone.server_cpu_us,
+                standalone.server_cpu_us / tuned.server_cpu_us,
+                standalone.calls_per_sec / tuned.calls_per_sec
+            );
+        }
+        let (tuned, standalone) = (
+            saturated("rsoa", size, |b| b.server_cpu_us),
+            saturated("standalone", size, |b| b.server_cpu_us),
+        );
+        println!(
+            "| {size} | saturated | {tuned:.0} | {standalone:.0} | {:.2}x | {:.2}x |",
+            standalone / tuned,
+            saturated("standalone", size, |b| b.per_process)
+                / saturated("rsoa", size, |b| b.per_process)
+        );
+    }
+    println!("\nServer CPU per call, PySOA 1.4.9's server against the standalone example service (one process each, PySOA's");
+    println!("client calling; target PySOA/standalone at least 10x at every load):");
+    println!("\n| body bytes | load | PySOA server CPU µs/call | standalone CPU µs/call | PySOA/standalone |");
+    println!("|---:|---|---:|---:|---:|");
+    for size in [8, 10_240] {
+        for callers in [1, 4, 16] {
+            let py = find("PySOA", "PySOA", size, callers, 1)?;
+            let standalone = find("PySOA", "standalone", size, callers, 1)?;
+            println!(
+                "| {size} | {callers} sequential callers | {:.0} | {:.0} | {:.1}x |",
+                py.server_cpu_us,
+                standalone.server_cpu_us,
+                py.server_cpu_us / standalone.server_cpu_us
+            );
+        }
+        let (py, standalone) = (
+            saturated("PySOA", size, |b| b.server_cpu_us),
+            saturated("standalone", size, |b| b.server_cpu_us),
+        );
+        println!(
+            "| {size} | saturated | {py:.0} | {standalone:.0} | {:.1}x |",
+            py / standalone
+        );
     }
     Ok(())
 }
