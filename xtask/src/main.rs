@@ -92,10 +92,18 @@ fn bench(which: Option<&str>) -> Result {
         Some("codec") => cmd!(sh, "cargo bench --locked -p rsoa-codec --bench codec").run()?,
         Some("local") => bench_local(&sh)?,
         Some("redis") => {
+            // The example service, run by the standalone entry point, is measured beside the in-process servers.
+            cmd!(
+                sh,
+                "cargo build --quiet --locked --release -p examples --bin example-service"
+            )
+            .run()?;
+            let example = sh.current_dir().join("target/release/example-service");
             cmd!(
                 sh,
                 "cargo bench --locked -p rsoa-transport-redis --bench redis"
             )
+            .env("RSOA_BENCH_EXAMPLE_SERVICE", example)
             .run()?;
             pysoa_client_connections(&sh)?;
         }

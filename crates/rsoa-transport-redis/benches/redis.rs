@@ -395,18 +395,85 @@ async fn client_connections(port: u16, callers: usize) -> (usize, usize) {
 /// Calls in a block of the interleaved sequential run.
 const BLOCK: usize = 25;
 
-/// Sequential latency of the floor and both rsoa server paths, interleaved: the three servers run side by side on
-/// queues of their own, and one caller takes turns among them, `BLOCK` calls at a time (the order rotating from
-/// block to block), so that every path meets the same moments of the machine's noise. Each round makes `calls`
-/// calls on every path; the result is each round's stats per path, in the order floor, serve, workers.
-async fn sequential(port: u16, size: usize, rounds: usize, calls: usize) -> Vec<[Stats; 3]> {
+/// The service the standalone example service answers as, when the bench runs it.
+const STANDALONE: &str = "bench-standalone";
+
+/// The example service run as a process by the standalone entry point, with its settings file and defaults
+/// (`cargo xtask bench redis` builds it and names it in `RSOA_BENCH_EXAMPLE_SERVICE`); SIGTERM when dropped.
+struct Standalone(std::process::Child);
+
+impl Standalone {
+    fn start(port: u16) -> Option<Standalone> {
+        let binary = std::env::var_os("RSOA_BENCH_EXAMPLE_SERVICE")?;
+        let settings = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/example-service.toml"
+        );
+        let hosts = format!("[\"127.0.0.1:{port}\"]");
+        let mut child = std::process::Command::new(binary)
+            .args(["--settings", settings, "--log-format", "json"])
+            .env(
+                "RSOA_TRANSPORT__KWARGS__BACKEND_LAYER_KWARGS__HOSTS",
+                &hosts,
+            )
+            .env(
+                "RSOA_CLIENT_ROUTING__LEDGER__TRANSPORT__KWARGS__BACKEND_LAYER_KWARGS__HOSTS",
+                &hosts,
+            )
+            .env("RSOA_EXTRA__SERVICE_NAME", STANDALONE)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the example service");
+        let stderr = child.stderr.take().expect("stderr");
+        let (serving, started) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if line.contains(r#""message":"serving""#) {
+                    let _ = serving.send(());
+                }
+            }
+        });
+        started
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the example service serves");
+        Some(Standalone(child))
+    }
+}
+
+impl Drop for Standalone {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+/// Sequential latency of the floor and the rsoa server paths, interleaved: the servers run side by side on queues
+/// of their own, and one caller takes turns among them, `BLOCK` calls at a time (the order rotating from block to
+/// block), so that every path meets the same moments of the machine's noise. Each round makes `calls` calls on
+/// every path; the result is each round's stats per path, in the order floor, serve, workers, and the standalone
+/// example service when it runs.
+async fn sequential(
+    port: u16,
+    size: usize,
+    rounds: usize,
+    calls: usize,
+    standalone: bool,
+) -> Vec<Vec<Stats>> {
     let sha = floor_script(port).await;
     let floor_server = floor_server(port, "floor:request", sha.clone()).await;
     let floor_callers = FloorCallers::new(port, "floor:request", sha, size, 1).await;
     let serve_server = rsoa_server(port, "bench", 1, false).await;
     let workers_server = rsoa_server(port, "bench-workers", 1, true).await;
-    let (client_backend, client) = rsoa_client(port, &["bench", "bench-workers"]).await;
+    let (client_backend, client) = rsoa_client(port, &["bench", "bench-workers", STANDALONE]).await;
     let request = body(size);
+    let paths = if standalone { 4 } else { 3 };
     let call = |path: usize| {
         let client = &client;
         let floor_callers = &floor_callers;
@@ -415,7 +482,7 @@ async fn sequential(port: u16, size: usize, rounds: usize, calls: usize) -> Vec<
             match path {
                 0 => floor_callers.call(0).await,
                 _ => {
-                    let service = if path == 1 { "bench" } else { "bench-workers" };
+                    let service = ["bench", "bench-workers", STANDALONE][path - 1];
                     let response = client
                         .call_action(service, "echo", request)
                         .await
@@ -425,17 +492,17 @@ async fn sequential(port: u16, size: usize, rounds: usize, calls: usize) -> Vec<
             }
         }
     };
-    for path in 0..3 {
+    for path in 0..paths {
         for _ in 0..BLOCK {
             call(path).await;
         }
     }
     let mut results = Vec::new();
     for _ in 0..rounds {
-        let mut latencies: [Vec<Duration>; 3] = Default::default();
+        let mut latencies: Vec<Vec<Duration>> = vec![Vec::new(); paths];
         for block in 0..calls.div_ceil(BLOCK) {
-            for turn in 0..3 {
-                let path = (block + turn) % 3;
+            for turn in 0..paths {
+                let path = (block + turn) % paths;
                 for _ in 0..BLOCK {
                     let t = Instant::now();
                     call(path).await;
@@ -443,17 +510,47 @@ async fn sequential(port: u16, size: usize, rounds: usize, calls: usize) -> Vec<
                 }
             }
         }
-        results.push(latencies.map(|latencies| Stats {
-            calls: latencies.len(),
-            elapsed: latencies.iter().sum(),
-            latencies,
-        }));
+        results.push(
+            latencies
+                .into_iter()
+                .map(|latencies| Stats {
+                    calls: latencies.len(),
+                    elapsed: latencies.iter().sum(),
+                    latencies,
+                })
+                .collect(),
+        );
     }
     client_backend.close().await;
     for server in [floor_server, serve_server, workers_server] {
         server.stop();
     }
     results
+}
+
+/// `callers` calling the standalone example service's `echo` at once, `total` calls in all.
+async fn standalone_calls(port: u16, size: usize, callers: usize, total: usize) -> Stats {
+    let (client_backend, client) = rsoa_client(port, &[STANDALONE]).await;
+    let request = body(size);
+    let run = |total: usize| {
+        let client = client.clone();
+        let request = request.clone();
+        drive(callers, total, move |_| {
+            let client = client.clone();
+            let body = request.clone();
+            async move {
+                let response = client
+                    .call_action(STANDALONE, "echo", body)
+                    .await
+                    .expect("call");
+                std::hint::black_box(response);
+            }
+        })
+    };
+    run(callers * 4).await;
+    let stats = run(total).await;
+    client_backend.close().await;
+    stats
 }
 
 fn main() {
@@ -467,8 +564,17 @@ fn main() {
         .expect("runtime");
     let redis = support::redis(&[]);
     let port = redis.port;
+    let standalone = Standalone::start(port);
     println!("\nredis-server on 127.0.0.1:{port}; each server on a one-thread runtime of its own, the callers on another");
     println!("\n`serve` is rsoa_server::serve on a RedisServerTransport; `workers` is serve_workers (32 per master).");
+    if standalone.is_some() {
+        println!("`standalone` is the example service as a process of its own, run by rsoa-standalone with its settings file.");
+    }
+    let path_names: &[&str] = if standalone.is_some() {
+        &["serve", "workers", "standalone"]
+    } else {
+        &["serve", "workers"]
+    };
     println!("\n| body | callers | server path | floor calls/s | rsoa calls/s | rsoa / floor | floor p50 µs | rsoa p50 µs | p50 ratio | floor p99 µs | rsoa p99 µs |");
     println!("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut best_floor = [0.0_f64; 2];
@@ -488,12 +594,15 @@ fn main() {
             // round, and each figure is the median over the rounds (each ratio the median of the rounds' ratios).
             // One caller takes turns block by block within each round (see `sequential`).
             let mut floors = Vec::new();
-            let mut paths: [Vec<Stats>; 2] = [Vec::new(), Vec::new()];
+            let mut paths: Vec<Vec<Stats>> = path_names.iter().map(|_| Vec::new()).collect();
             if callers == 1 {
-                for [floor, serve, workers] in runtime.block_on(sequential(port, size, 7, 1_000)) {
-                    floors.push(floor);
-                    paths[0].push(serve);
-                    paths[1].push(workers);
+                let rounds = sequential(port, size, 7, 1_000, standalone.is_some());
+                for round in runtime.block_on(rounds) {
+                    let mut round = round.into_iter();
+                    floors.extend(round.next());
+                    for (path, stats) in paths.iter_mut().zip(round) {
+                        path.push(stats);
+                    }
                 }
             } else {
                 let (rounds, total, batch) = (3, 8_000, 16);
@@ -505,12 +614,16 @@ fn main() {
                             runtime.block_on(rsoa(port, size, callers, total, batch, workers)),
                         );
                     }
+                    if standalone.is_some() {
+                        paths[2]
+                            .push(runtime.block_on(standalone_calls(port, size, callers, total)));
+                    }
                 }
             }
             let us = |d: Duration| d.as_secs_f64() * 1e6;
             let floor_rate = median(floors.iter().map(Stats::per_sec));
             best_floor[i] = best_floor[i].max(floor_rate);
-            for (path, runs) in ["serve", "workers"].into_iter().zip(&paths) {
+            for (&path, runs) in path_names.iter().zip(&paths) {
                 let rate = median(runs.iter().map(Stats::per_sec));
                 best_rsoa[i] = best_rsoa[i].max(rate);
                 let p50_ratios: Vec<f64> = runs

@@ -1245,6 +1245,16 @@ pub(crate) struct BlockingConnection {
     clean: bool,
 }
 
+/// What a [`BlockingConnection::blmpop`] brought.
+pub(crate) enum Popped {
+    /// One frame or more.
+    Frames(Vec<Bytes>),
+    /// Nothing arrived within the timeout.
+    Nothing,
+    /// The Redis server has no `BLMPOP` (before 7.0).
+    Unsupported,
+}
+
 impl BlockingConnection {
     /// `BLPOP key timeout`: the popped frame, or `None` on timeout.
     pub(crate) async fn blpop(
@@ -1276,6 +1286,56 @@ impl BlockingConnection {
             },
             other => Err(TransportError::invalid_message(
                 "unexpected BLPOP reply",
+                format!("{other:?}"),
+            )),
+        }
+    }
+
+    /// `BLMPOP timeout 1 key LEFT COUNT count` (Redis 7.0 and later): as soon as one frame is there, it and up to
+    /// `count - 1` more, in one round trip; [`Popped::Unsupported`] from an older Redis.
+    pub(crate) async fn blmpop(
+        &mut self,
+        key: &str,
+        timeout_seconds: f64,
+        count: usize,
+    ) -> Result<Popped, TransportError> {
+        let Some(client) = &self.client else {
+            return Err(TransportError::Closed);
+        };
+        self.clean = false;
+        let slot = fred::util::redis_keyslot(key.as_bytes());
+        let command = CustomCommand::new_static("BLMPOP", ClusterHash::Custom(slot), true);
+        let args: Vec<RedisValue> = vec![
+            timeout_seconds.into(),
+            1_i64.into(),
+            key.into(),
+            "LEFT".into(),
+            "COUNT".into(),
+            int_arg(count as u64),
+        ];
+        let value: RedisValue = match client.custom(command, args).await {
+            Ok(value) => value,
+            Err(e) if *e.kind() == ErrorKind::Timeout => RedisValue::Null,
+            Err(e) if e.details().to_ascii_lowercase().contains("unknown command") => {
+                self.clean = true;
+                return Ok(Popped::Unsupported);
+            }
+            Err(e) => return Err(connection_error(&self.master, &e)),
+        };
+        self.clean = true;
+        match value {
+            RedisValue::Null => Ok(Popped::Nothing),
+            RedisValue::Array(mut pair) if pair.len() == 2 => match pair.pop() {
+                Some(RedisValue::Array(items)) => Ok(Popped::Frames(
+                    items.into_iter().filter_map(frame_bytes).collect(),
+                )),
+                other => Err(TransportError::invalid_message(
+                    "unexpected BLMPOP reply",
+                    format!("{other:?}"),
+                )),
+            },
+            other => Err(TransportError::invalid_message(
+                "unexpected BLMPOP reply",
                 format!("{other:?}"),
             )),
         }

@@ -14,7 +14,7 @@ use rsoa_transport::{
 };
 use tokio::sync::mpsc;
 
-use crate::backend::{lock, BlockingConnection, RedisBackend};
+use crate::backend::{lock, BlockingConnection, Popped, RedisBackend};
 use crate::frame::{self, ProtocolVersion};
 use crate::message::{self, EncodeError};
 use crate::ring::{service_queue_key, KEY_PREFIX};
@@ -46,6 +46,8 @@ struct Shared {
     service: String,
     default: &'static dyn Serializer,
     stopping: AtomicBool,
+    /// Set once a Redis has answered that it has no `BLMPOP`.
+    no_blmpop: AtomicBool,
 }
 
 /// How to answer one request.
@@ -88,6 +90,7 @@ impl RedisServerTransport {
             service: service.to_owned(),
             default,
             stopping: AtomicBool::new(false),
+            no_blmpop: AtomicBool::new(false),
         });
         Ok(RedisServerTransport {
             shared,
@@ -175,7 +178,32 @@ async fn receive_loop(
             Vec::new()
         };
         let mut permit = Some(permit);
-        let popped = if eager.is_empty() {
+        let popped = if !eager.is_empty() {
+            backlog = eager.len() == batch;
+            eager
+        } else if batch > 1 && !shared.no_blmpop.load(Ordering::Relaxed) {
+            // One round trip brings the first request and whatever waits behind it: a lone request costs no
+            // second, empty pop.
+            match connection.blmpop(&key, POP_SLICE, batch).await {
+                Ok(Popped::Frames(frames)) => {
+                    backlog = frames.len() == batch;
+                    frames
+                }
+                Ok(Popped::Nothing) => {
+                    failures = 0;
+                    continue;
+                }
+                Ok(Popped::Unsupported) => {
+                    tracing::info!(service = %shared.service, "this Redis has no BLMPOP (before 7.0): popping with BLPOP and LPOP");
+                    shared.no_blmpop.store(true, Ordering::Relaxed);
+                    continue;
+                }
+                Err(e) => {
+                    pop_failed(&shared, &mut connection, &mut failures, &e).await;
+                    continue;
+                }
+            }
+        } else {
             match connection.blpop(&key, POP_SLICE).await {
                 Ok(Some(frame)) => {
                     // The first request starts at once; only then are the others that wait fetched.
@@ -203,9 +231,6 @@ async fn receive_loop(
                     continue;
                 }
             }
-        } else {
-            backlog = eager.len() == batch;
-            eager
         };
         failures = 0;
         drop(connection);
@@ -475,6 +500,7 @@ where
         service: handler.service_name().to_owned(),
         default,
         stopping: AtomicBool::new(false),
+        no_blmpop: AtomicBool::new(false),
     });
     let mut workers = Vec::new();
     for master in 0..backend.inner.masters.len() {

@@ -734,9 +734,9 @@ async fn a_backlog_is_drained_a_whole_batch_per_pop() {
         (0..40).map(|n| vec![Some(n * n)]).collect::<Vec<_>>()
     );
     running.stop().await;
-    // BLPOP and LPOP 15 take the first 16; a full batch means more is waiting, so the next two pops are plain
-    // LPOPs of 16 (taking 16, then the last 8), after which the server waits with BLPOP again. (The client's
-    // reply listeners pop with LPOP inside a script, which MONITOR shows as run by `lua`.)
+    // One BLMPOP takes the first 16; a full batch means more is waiting, so the next two pops are plain LPOPs of
+    // 16 (taking 16, then the last 8), after which the server waits with BLMPOP again. (The client's reply
+    // listeners pop with LPOP inside a script, which MONITOR shows as run by `lua`.)
     let queue = service_queue_key("svc");
     let server_pops: Vec<String> = monitor
         .stop()
@@ -748,7 +748,12 @@ async fn a_backlog_is_drained_a_whole_batch_per_pop() {
         .iter()
         .filter(|l| l.to_ascii_lowercase().contains("\"lpop\""))
         .count();
-    assert_eq!(lpops, 3, "{server_pops:#?}");
+    assert_eq!(lpops, 2, "{server_pops:#?}");
+    let first = server_pops.first().map(|l| l.to_ascii_lowercase());
+    assert!(
+        first.is_some_and(|l| l.contains("\"blmpop\"") && l.contains("\"16\"")),
+        "{server_pops:#?}"
+    );
     // All on one connection, reused from pop to pop.
     let client_of = |line: &String| line.split(['[', ']']).nth(1).map(str::to_owned);
     let clients: std::collections::BTreeSet<_> = server_pops.iter().filter_map(client_of).collect();
@@ -825,4 +830,39 @@ async fn ping_reports_each_master_and_one_that_is_gone() {
     assert!(pings[0].1.is_ok(), "{pings:?}");
     assert!(pings[1].1.is_err(), "{pings:?}");
     backend.close().await;
+}
+
+/// A server popping in batches takes a lone request and a backlog with one `BLMPOP` each on Redis 7, and falls
+/// back to `BLPOP` and `LPOP` on a Redis without it (here one where the command is renamed away).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_pops_use_blmpop_and_fall_back_without_it() {
+    for (extra, blmpop) in [
+        (&[][..], true),
+        (
+            &["--rename-command", "BLMPOP", "BLMPOP_RENAMED_AWAY"][..],
+            false,
+        ),
+    ] {
+        let redis = redis(extra);
+        let mut server_settings = settings(&[redis.port]);
+        server_settings.receive_batch_size = Some(16);
+        let running = Served::start(service("svc"), server_settings, settings(&[redis.port])).await;
+        let client = &running.client;
+        let lone = client
+            .call_action("svc", "square", &json!({"number": 3}))
+            .await
+            .unwrap();
+        assert_eq!(lone.body["square"], Value::from(9));
+        let backlog = client
+            .call_actions_parallel("svc", (1..=50).map(square))
+            .await
+            .unwrap();
+        let got: Vec<i64> = backlog
+            .iter()
+            .map(|r| r.body["square"].as_i64().unwrap())
+            .collect();
+        assert_eq!(got, (1..=50).map(|n| n * n).collect::<Vec<_>>());
+        let stats = support::command(redis.port, &["INFO", "commandstats"]).expect("stats");
+        assert_eq!(stats.contains("cmdstat_blmpop:calls="), blmpop, "{stats}");
+    }
 }
