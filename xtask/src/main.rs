@@ -103,7 +103,7 @@ fn bench(which: Option<&str>) -> Result {
                 sh,
                 "cargo bench --locked -p rsoa-transport-redis --bench redis"
             )
-            .env("RSOA_BENCH_EXAMPLE_SERVICE", example)
+            .env("BENCH_EXAMPLE_SERVICE", example)
             .run()?;
             pysoa_client_connections(&sh)?;
         }

@@ -399,12 +399,12 @@ const BLOCK: usize = 25;
 const STANDALONE: &str = "bench-standalone";
 
 /// The example service run as a process by the standalone entry point, with its settings file and defaults
-/// (`cargo xtask bench redis` builds it and names it in `RSOA_BENCH_EXAMPLE_SERVICE`); SIGTERM when dropped.
+/// (`cargo xtask bench redis` builds it and names it in `BENCH_EXAMPLE_SERVICE`); SIGTERM when dropped.
 struct Standalone(std::process::Child);
 
 impl Standalone {
     fn start(port: u16) -> Option<Standalone> {
-        let binary = std::env::var_os("RSOA_BENCH_EXAMPLE_SERVICE")?;
+        let binary = std::env::var_os("BENCH_EXAMPLE_SERVICE")?;
         let settings = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../examples/example-service.toml"
@@ -429,18 +429,23 @@ impl Standalone {
         let (serving, started) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             use std::io::BufRead;
+            let mut seen = Vec::new();
             for line in std::io::BufReader::new(stderr)
                 .lines()
                 .map_while(Result::ok)
             {
                 if line.contains(r#""message":"serving""#) {
-                    let _ = serving.send(());
+                    let _ = serving.send(Ok(()));
                 }
+                seen.push(line);
             }
+            let _ = serving.send(Err(seen.join("\n")));
         });
-        started
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the example service serves");
+        match started.recv_timeout(Duration::from_secs(60)) {
+            Ok(Ok(())) => {}
+            Ok(Err(logged)) => panic!("the example service exited:\n{logged}"),
+            Err(e) => panic!("the example service did not start serving: {e}"),
+        }
         Some(Standalone(child))
     }
 }
