@@ -764,15 +764,23 @@ impl RedisBackend {
         futures::future::join_all(pings).await
     }
 
-    /// Closes every connection. Calls still waiting for a response fail with a closed-transport error.
+    /// Closes every connection. Calls still waiting for a response fail with a closed-transport error. A master
+    /// that does not answer (gone, or being reconnected to) is given up on after its connect timeout (at most
+    /// 5 s): closing never hangs.
     pub async fn close(&self) {
         for master in &self.inner.masters {
-            master.replies.close().await;
-            let idle: Vec<_> = std::mem::take(&mut *lock(&master.idle));
-            for client in idle {
-                let _ = client.quit().await;
+            let closing = async {
+                master.replies.close().await;
+                let idle: Vec<_> = std::mem::take(&mut *lock(&master.idle));
+                for client in idle {
+                    let _ = client.quit().await;
+                }
+                let _ = master.pool.quit().await;
+            };
+            let within = master.connect_timeout.min(Duration::from_secs(5));
+            if tokio::time::timeout(within, closing).await.is_err() {
+                tracing::warn!(master = %master.label, "Redis did not answer QUIT in time; closing without it");
             }
-            let _ = master.pool.quit().await;
         }
     }
 }
