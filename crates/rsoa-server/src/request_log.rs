@@ -350,7 +350,10 @@ pub fn is_sensitive(key: &str, extra: &[String]) -> bool {
     SENSITIVE_FIELDS.binary_search(&key).is_ok() || extra.iter().any(|e| e == key)
 }
 
-/// A copy of `value`, censored as [`Censored`] describes; `sensitive` when it sits under a sensitive key.
+/// A copy of `value` censored as PySOA censors logged messages: under a sensitive key ([`is_sensitive`]), a
+/// non-empty string or a non-zero integer becomes [`CENSORED`], also inside lists under that key; maps are censored
+/// key by key at any depth; booleans, floats, bytes and empty values stay. `sensitive` when `value` sits under a
+/// sensitive key.
 pub fn censor(value: &Value, sensitive: bool, extra: &[String]) -> Value {
     match value {
         Value::Map(map) => Value::Map(
