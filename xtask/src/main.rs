@@ -269,55 +269,74 @@ fn start_redis() -> Result<(Child, u16)> {
 /// Starts a program and waits for it to print `READY` on its standard output. Its standard error goes to
 /// `target/xtask-logs/<log>.log`, so that servers' logs (such as the traceback of a deliberate panic) stay out of the
 /// report but are kept for debugging.
-fn start_ready(mut command: Command, what: &str, log: &str) -> Result<Child> {
+fn start_ready(command: Command, what: &str, log: &str) -> Result<Child> {
+    start_until(command, what, log, Ready::StdoutLine("READY"))
+}
+
+/// Starts a service run by the standalone entry point with `--log-format json`, and waits for its `serving` log
+/// line; its standard error goes on to `target/xtask-logs/<log>.log`.
+fn start_serving(command: Command, what: &str, log: &str) -> Result<Child> {
+    start_until(
+        command,
+        what,
+        log,
+        Ready::StderrHas(r#""message":"serving""#),
+    )
+}
+
+/// What a started program prints once it is ready.
+#[derive(Clone, Copy)]
+enum Ready {
+    /// This line on its standard output.
+    StdoutLine(&'static str),
+    /// A line with this in it on its standard error (which is also copied to the log).
+    StderrHas(&'static str),
+}
+
+fn start_until(mut command: Command, what: &str, log: &str, ready: Ready) -> Result<Child> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/xtask-logs");
     std::fs::create_dir_all(&dir)?;
-    let stderr = std::fs::File::create(dir.join(format!("{log}.log")))?;
-    let mut child = Child(command.stdout(Stdio::piped()).stderr(stderr).spawn()?);
-    let stdout = child.0.stdout.take().ok_or("no stdout")?;
+    let mut file = std::fs::File::create(dir.join(format!("{log}.log")))?;
+    let mut child = match ready {
+        Ready::StdoutLine(_) => Child(
+            command
+                .stdout(Stdio::piped())
+                .stderr(file.try_clone()?)
+                .spawn()?,
+        ),
+        Ready::StderrHas(_) => Child(
+            command
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()?,
+        ),
+    };
+    let watched: Box<dyn std::io::Read + Send> = match ready {
+        Ready::StdoutLine(_) => Box::new(child.0.stdout.take().ok_or("no stdout")?),
+        Ready::StderrHas(_) => Box::new(child.0.stderr.take().ok_or("no stderr")?),
+    };
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
+        for line in std::io::BufReader::new(watched)
             .lines()
             .map_while(std::result::Result::ok)
         {
-            if line.trim() == "READY" {
-                let _ = tx.send(());
+            match ready {
+                Ready::StdoutLine(wanted) if line.trim() == wanted => {
+                    let _ = tx.send(());
+                }
+                Ready::StderrHas(wanted) => {
+                    if line.contains(wanted) {
+                        let _ = tx.send(());
+                    }
+                    let _ = writeln!(file, "{line}");
+                }
+                Ready::StdoutLine(_) => {}
             }
         }
     });
     rx.recv_timeout(Duration::from_secs(60))
         .map_err(|_| format!("{what} did not become ready"))?;
-    Ok(child)
-}
-
-/// Starts a service run by the standalone entry point with `--log-format json`, and waits for its `serving` log
-/// line; its standard error goes on to `target/xtask-logs/<log>.log`.
-fn start_serving(mut command: Command, what: &str, log: &str) -> Result<Child> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/xtask-logs");
-    std::fs::create_dir_all(&dir)?;
-    let mut file = std::fs::File::create(dir.join(format!("{log}.log")))?;
-    let mut child = Child(
-        command
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()?,
-    );
-    let stderr = child.0.stderr.take().ok_or("no stderr")?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(std::result::Result::ok)
-        {
-            if line.contains(r#""message":"serving""#) {
-                let _ = tx.send(());
-            }
-            let _ = writeln!(file, "{line}");
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(60))
-        .map_err(|_| format!("{what} did not start serving"))?;
     Ok(child)
 }
 

@@ -177,28 +177,16 @@ impl Logs {
 
 /// `example`'s `square` of 7 through Redis at `port`.
 fn square_over_redis(port: u16) -> Option<i64> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let settings = rsoa_transport_redis::RedisSettings::standard([format!("127.0.0.1:{port}")]);
-        let backend = rsoa_transport_redis::RedisBackend::connect(settings)
-            .await
-            .expect("connect");
-        let client = rsoa_client::Client::builder()
-            .service(
-                rsoa_transport_redis::RedisClientTransport::new(&backend, "example")
-                    .expect("transport"),
-            )
-            .build();
-        let response = client
-            .call_action("example", "square", &serde_json::json!({"number": 7}))
-            .timeout(Duration::from_secs(10))
-            .await
-            .expect("call");
-        response.body["square"].as_i64()
-    })
+    let (runtime, client) = example_client(port);
+    let response = runtime
+        .block_on(async {
+            client
+                .call_action("example", "square", &serde_json::json!({"number": 7}))
+                .timeout(Duration::from_secs(10))
+                .await
+        })
+        .expect("call");
+    response.body["square"].as_i64()
 }
 
 /// Starts `example-service` on the Redis at `port` with JSON logs, these extra arguments and environment.
@@ -386,23 +374,7 @@ fn the_heartbeat_file_stays_fresh_while_serving_and_is_removed_on_exit() {
 #[test]
 fn sigterm_with_jobs_in_flight_answers_every_one() {
     let redis = support::redis(&[]);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let backend = runtime.block_on(async {
-        rsoa_transport_redis::RedisBackend::connect(rsoa_transport_redis::RedisSettings::standard(
-            [format!("127.0.0.1:{}", redis.port)],
-        ))
-        .await
-        .expect("connect")
-    });
-    let client = rsoa_client::Client::builder()
-        .service(
-            rsoa_transport_redis::RedisClientTransport::new(&backend, "example")
-                .expect("transport"),
-        )
-        .build();
+    let (runtime, client) = example_client(redis.port);
     // Twenty slow requests wait in the queue before the service starts.
     let options = rsoa_client::CallOptions::new().timeout(Duration::from_secs(30));
     let ids: Vec<u64> = runtime.block_on(async {
