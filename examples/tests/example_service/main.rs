@@ -214,6 +214,13 @@ fn signal(pid: u32, signal: nix::sys::signal::Signal) {
     nix::sys::signal::kill(pid, signal).unwrap_or_else(|e| panic!("{signal} to {pid}: {e}"));
 }
 
+/// Sends SIGTERM to `child` and expects it to exit cleanly.
+fn stop_cleanly(child: &mut Child) {
+    signal(child.id(), Signal::SIGTERM);
+    let status = support::wait_for("the process to exit", || child.try_wait().ok().flatten());
+    assert!(status.success(), "{status}");
+}
+
 fn is_running(pid: u64) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
@@ -299,11 +306,7 @@ fn workers_serve_a_killed_one_is_replaced_and_sigterm_stops_them_all() {
     logs.next("serving");
     assert_eq!(square_over_redis(redis.port), Some(49));
     // SIGTERM reaches every worker; each stops gracefully, and so does the supervisor.
-    signal(supervisor.id(), Signal::SIGTERM);
-    let status = support::wait_for("the supervisor to exit", || {
-        supervisor.try_wait().ok().flatten()
-    });
-    assert!(status.success(), "{status}");
+    stop_cleanly(&mut supervisor);
     for pid in [pids[1], new_pid] {
         assert!(!is_running(pid), "worker {pid} still runs");
     }
@@ -365,9 +368,7 @@ fn the_heartbeat_file_stays_fresh_while_serving_and_is_removed_on_exit() {
         read().filter(|&t| t > first)
     });
     assert!(later - first < 10.0, "{first} then {later}");
-    signal(child.id(), Signal::SIGTERM);
-    let status = support::wait_for("the service to exit", || child.try_wait().ok().flatten());
-    assert!(status.success(), "{status}");
+    stop_cleanly(&mut child);
     assert!(!path.exists(), "removed on a clean exit");
 }
 
@@ -523,11 +524,7 @@ fn past_harakiri_an_async_action_times_out_and_a_blocking_one_gets_its_worker_re
     assert_ne!(replacement, first);
     logs.next("serving");
     assert_eq!(square_over_redis(redis.port), Some(49));
-    signal(supervisor.id(), Signal::SIGTERM);
-    let status = support::wait_for("the supervisor to exit", || {
-        supervisor.try_wait().ok().flatten()
-    });
-    assert!(status.success(), "{status}");
+    stop_cleanly(&mut supervisor);
 }
 
 #[test]
@@ -579,7 +576,5 @@ fn requests_and_responses_are_logged_censored_at_the_configured_levels() {
             .is_some_and(|r| r.contains("FAILED")),
         "{response}"
     );
-    signal(child.id(), Signal::SIGTERM);
-    let status = support::wait_for("the service to exit", || child.try_wait().ok().flatten());
-    assert!(status.success(), "{status}");
+    stop_cleanly(&mut child);
 }
