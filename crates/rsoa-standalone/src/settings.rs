@@ -165,14 +165,15 @@ pub struct Settings {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
+/// The defaults; those the server has are read from `ServerSettings::default()`, so they are stated once.
 mod defaults {
-    use rsoa_server::LogLevel;
+    use rsoa_server::{LogLevel, ServerSettings};
 
     pub(super) fn request_log_success_level() -> LogLevel {
-        LogLevel::Debug
+        ServerSettings::default().request_log_success_level
     }
     pub(super) fn request_log_error_level() -> LogLevel {
-        LogLevel::Info
+        ServerSettings::default().request_log_error_level
     }
     pub(super) fn shutdown_grace() -> u64 {
         30
@@ -181,7 +182,7 @@ mod defaults {
         300
     }
     pub(super) fn max_concurrent_jobs() -> usize {
-        64
+        ServerSettings::default().max_concurrent_jobs
     }
     pub(super) fn max_crashes() -> usize {
         5
