@@ -631,7 +631,8 @@ fn extra_keys(map: &Map, allowed: &[&str]) -> Vec<String> {
 
 /// Conformity's `Not a <type>` error.
 fn not_a(what: &str, _found: &Value) -> ValueError {
-    let article = if what.starts_with(['a', 'e', 'i', 'o', 'u']) {
+    // Conformity's wording: "Not an integer", but "Not a unicode string".
+    let article = if what.starts_with(['a', 'e', 'i', 'o']) {
         "an"
     } else {
         "a"

@@ -1,6 +1,6 @@
 //! The built-in `status` and `introspect` actions, with PySOA's request rules and response shapes.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rsoa_protocol::{Error as WireError, ErrorCode, Map, Value};
 use rsoa_transport::BoxFuture;
@@ -159,42 +159,47 @@ impl ServerInner {
         Ok(response)
     }
 
+    /// A built-in's documentation and schemas: PySOA 1.4.9's own, as its `introspect` reports them (the
+    /// differential check in `cargo xtask interop` compares them with PySOA's), so that callers see no difference.
     fn builtin_description(name: &str) -> ActionDescription {
-        let documentation = match name {
-            "status" => "Returns the versions of the service and its libraries, and the results of its health checks \
-                         unless `verbose` is false.",
-            _ => "Returns the documentation of the service and of its actions.",
-        };
+        static BUILTINS: OnceLock<Map> = OnceLock::new();
+        let builtins = BUILTINS.get_or_init(|| {
+            let json = rsoa_codec::by_mime_type("application/json").expect("the JSON serializer");
+            match json.decode(include_bytes!("builtin_schemas.json")) {
+                Ok(Value::Map(map)) => map,
+                other => panic!("builtin_schemas.json is not a JSON object: {other:?}"),
+            }
+        });
+        let field = |key: &str| builtins.get(name).and_then(|d| d.get(key)).cloned();
         ActionDescription {
-            documentation: Some(documentation.to_owned()),
-            ..ActionDescription::default()
+            documentation: field("documentation").and_then(|d| d.as_str().map(str::to_owned)),
+            request_schema: field("request_schema"),
+            response_schema: field("response_schema"),
         }
     }
 
-    /// Every `(name, description)` introspect lists, switched actions expanded, sorted by name.
+    /// Every `(name, description)` introspect lists, switched actions expanded, in PySOA's order: the built-ins
+    /// the service does not define itself (`introspect`, then `status`), then its actions as they were added.
     fn described_actions(&self) -> Vec<(String, ActionDescription)> {
         let mut entries = Vec::new();
-        for name in self.action_names() {
-            match self.actions.get(&name) {
-                Some(action) => {
-                    let switched = action.switched_entries();
-                    if switched.is_empty() {
-                        entries.push((name, action.describe()));
-                    } else {
-                        entries.extend(
-                            switched
-                                .into_iter()
-                                .map(|(label, d)| (format!("{name}[{label}]"), d)),
-                        );
-                    }
-                }
-                None => {
-                    let d = Self::builtin_description(&name);
-                    entries.push((name, d));
-                }
+        for builtin in ["introspect", "status"] {
+            if !self.actions.contains_key(builtin) {
+                entries.push((builtin.to_owned(), Self::builtin_description(builtin)));
             }
         }
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        for name in &self.declared {
+            let action = &self.actions[name];
+            let switched = action.switched_entries();
+            if switched.is_empty() {
+                entries.push((name.clone(), action.describe()));
+            } else {
+                entries.extend(
+                    switched
+                        .into_iter()
+                        .map(|(label, d)| (format!("{name}[{label}]"), d)),
+                );
+            }
+        }
         entries
     }
 
@@ -204,14 +209,12 @@ impl ServerInner {
         let all = self.described_actions();
         let Some(requested) = body.get("action_name") else {
             let mut actions = Map::with_capacity(all.len());
-            let mut names = Vec::with_capacity(all.len());
             for (name, d) in &all {
                 actions.push(name.as_str(), description_value(d));
-                names.push(Value::from(name.as_str()));
             }
             let mut response = Map::with_capacity(3);
             response.push("actions", actions);
-            response.push("action_names", Value::Array(names));
+            response.push("action_names", sorted_names(all.iter()));
             response.push("documentation", self.description.clone());
             return Ok(response);
         };
@@ -221,6 +224,10 @@ impl ServerInner {
             ])
         };
         let name = match requested {
+            // Conformity's `UnicodeString(min_length=1, allow_blank=False)`, checked in its order.
+            Value::String(s) if s.is_empty() => {
+                return Err(invalid("String must have a length of at least 1"))
+            }
             Value::String(s) if !s.trim().is_empty() => s.as_str(),
             Value::String(_) => return Err(invalid("String cannot be blank")),
             _ => return Err(invalid("Not a unicode string")),
@@ -236,14 +243,19 @@ impl ServerInner {
             return Err(invalid("Action not defined in service"));
         }
         let mut actions = Map::with_capacity(matches.len());
-        let mut names = Vec::with_capacity(matches.len());
-        for (entry, d) in matches {
+        for (entry, d) in &matches {
             actions.push(entry.as_str(), description_value(d));
-            names.push(Value::from(entry.as_str()));
         }
         let mut response = Map::with_capacity(2);
-        response.push("action_names", Value::Array(names));
+        response.push("action_names", sorted_names(matches.into_iter()));
         response.push("actions", actions);
         Ok(response)
     }
+}
+
+/// The names of introspect's entries, sorted: PySOA lists `action_names` sorted and `actions` in its own order.
+fn sorted_names<'a>(entries: impl Iterator<Item = &'a (String, ActionDescription)>) -> Value {
+    let mut names: Vec<&str> = entries.map(|(name, _)| name.as_str()).collect();
+    names.sort_unstable();
+    Value::Array(names.into_iter().map(Value::from).collect())
 }

@@ -109,6 +109,8 @@ pub struct Server {
 pub(crate) struct ServerInner {
     pub(crate) name: Arc<str>,
     pub(crate) actions: HashMap<String, Arc<dyn RawAction>>,
+    /// The actions' names in the order they were added, which `introspect` keeps (as PySOA keeps its map's).
+    pub(crate) declared: Vec<String>,
     pub(crate) middleware: Vec<Arc<dyn ServerMiddleware>>,
     pub(crate) client: Client,
     pub(crate) version: String,
@@ -281,6 +283,27 @@ pub(crate) fn panic_error(panicked: Panicked) -> WireError {
     .with_traceback(panicked.traceback)
 }
 
+/// Python's truth value of a decoded value: what `if value:` decides.
+fn python_truth(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Int(n) => n.as_i64() != Some(0),
+        Value::Float(f) => *f != 0.0,
+        Value::String(s) => !s.is_empty(),
+        Value::NonUtf8String(b) | Value::Bytes(b) => !b.is_empty(),
+        Value::Array(items) => !items.is_empty(),
+        Value::Map(map) => !map.is_empty(),
+        Value::Decimal(d) => {
+            // Zero in any form (`0`, `-0.00`, `0E+3`) is false; NaN is true.
+            let text = d.as_str().trim_start_matches(['-', '+']);
+            let mantissa = text.split(['e', 'E']).next().unwrap_or(text);
+            !mantissa.chars().all(|c| c == '0' || c == '.')
+        }
+        _ => true,
+    }
+}
+
 impl ServerInner {
     pub(crate) fn action_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.actions.keys().cloned().collect();
@@ -348,20 +371,30 @@ impl ServerInner {
         } = job;
         let request = match body {
             JobBody::Typed(job) if job.actions.is_empty() => {
-                return Some(JobResponse::from_errors(vec![WireError::new(
-                    ErrorCode::INVALID,
-                    "List is shorter than 1",
-                )
-                .with_field("actions")]));
+                let suppress = job.control.suppress_response;
+                return (!suppress).then(|| {
+                    JobResponse::from_errors(vec![WireError::new(
+                        ErrorCode::INVALID,
+                        "List is shorter than 1",
+                    )
+                    .with_field("actions")])
+                });
             }
             JobBody::Typed(job) => job,
-            JobBody::Raw(value) => match JobRequest::validate(value) {
-                Ok(job) => job,
-                Err(errors) => {
-                    tracing::debug!(service = %self.name, ?errors, "invalid job request");
-                    return Some(JobResponse::from_errors(errors));
+            JobBody::Raw(value) => {
+                // PySOA decides whether to answer from the control header as it came, valid or not.
+                let suppress = value
+                    .get("control")
+                    .and_then(|control| control.get("suppress_response"))
+                    .is_some_and(python_truth);
+                match JobRequest::validate(value) {
+                    Ok(job) => job,
+                    Err(errors) => {
+                        tracing::debug!(service = %self.name, ?errors, "invalid job request");
+                        return (!suppress).then(|| JobResponse::from_errors(errors));
+                    }
                 }
-            },
+            }
         };
         let suppress = request.control.suppress_response;
         let harakiri = Some(self.settings.harakiri_timeout_in_seconds)
@@ -733,6 +766,7 @@ impl ServerBuilder {
         }
         self.settings.validate()?;
         let mut actions = HashMap::with_capacity(self.actions.len());
+        let mut declared = Vec::with_capacity(self.actions.len());
         for (name, action) in self.actions {
             if name.is_empty()
                 || !name
@@ -744,12 +778,14 @@ impl ServerBuilder {
             if actions.insert(name.clone(), action).is_some() {
                 return Err(Error::DuplicateAction(name));
             }
+            declared.push(name);
         }
         let max_jobs = self.settings.max_concurrent_jobs;
         Ok(Server {
             inner: Arc::new(ServerInner {
                 name: Arc::from(self.name.as_str()),
                 actions,
+                declared,
                 middleware: self.middleware,
                 client: self.client.unwrap_or_else(|| Client::builder().build()),
                 version: self.version.unwrap_or_else(|| "unknown".to_owned()),

@@ -630,6 +630,152 @@ async fn status_and_introspect_are_built_in() {
 }
 
 #[tokio::test]
+async fn introspect_keeps_pysoa_order_wording_and_builtin_schemas() {
+    let h = harness();
+    let all = h.call_action("introspect", ()).await.unwrap();
+    let order: Vec<&str> = all.body["actions"]
+        .as_map()
+        .unwrap()
+        .keys()
+        .filter_map(Value::as_str)
+        .collect();
+    // PySOA's order: the built-ins it adds, then the service's actions as declared (`action_names` is sorted).
+    assert_eq!(
+        order[..4],
+        ["introspect", "status", "square", "fail"],
+        "{order:?}"
+    );
+    let status = h
+        .call_action("introspect", &json!({"action_name": "status"}))
+        .await
+        .unwrap();
+    let schema = &status.body["actions"]["status"]["request_schema"];
+    assert_eq!(schema["type"], Value::from("dictionary"));
+    assert_eq!(
+        schema["contents"]["verbose"]["type"],
+        Value::from("boolean")
+    );
+    let documented = status.body["actions"]["status"]["documentation"]
+        .as_str()
+        .unwrap();
+    assert!(documented.starts_with("Returns version info for the service"));
+    let introspect = h
+        .call_action("introspect", &json!({"action_name": "introspect"}))
+        .await
+        .unwrap();
+    let response_schema = &introspect.body["actions"]["introspect"]["response_schema"];
+    assert_eq!(response_schema["type"], Value::from("dictionary"));
+    // Conformity's `UnicodeString(min_length=1, allow_blank=False)`: the length first, then the blank check.
+    for (name, message) in [
+        ("", "String must have a length of at least 1"),
+        ("  ", "String cannot be blank"),
+    ] {
+        let errors = h
+            .call_action("introspect", &json!({"action_name": name}))
+            .await
+            .unwrap_err();
+        assert!(
+            format!("{errors:?}").contains(message),
+            "{name:?}: {errors:?}"
+        );
+    }
+}
+
+/// A raw job whose control is `control` and whose actions are `actions`, with a valid context.
+fn raw_job(control: Value, actions: Vec<Value>) -> JobBody {
+    let context: Value = [
+        ("switches", Value::Array(vec![])),
+        ("correlation_id", Value::from("c")),
+    ]
+    .into_iter()
+    .collect();
+    JobBody::Raw(
+        [
+            ("control", control),
+            ("context", context),
+            ("actions", Value::Array(actions)),
+        ]
+        .into_iter()
+        .collect(),
+    )
+}
+
+#[tokio::test]
+async fn suppress_response_is_read_from_the_raw_control_even_when_the_job_is_invalid() {
+    let server = service(Arc::new(Barrier::new(1)));
+    let control = |suppress: Value| -> Value {
+        [
+            ("continue_on_error", Value::from(false)),
+            ("suppress_response", suppress),
+        ]
+        .into_iter()
+        .collect()
+    };
+    // PySOA tests the header's Python truth value before it answers, valid job or not.
+    for (suppress, answered) in [
+        (Value::from(true), false),
+        (Value::from(1), false),
+        (Value::from("yes"), false),
+        (Value::Array(vec![Value::Null]), false),
+        (Value::from(false), true),
+        (Value::from(0), true),
+        (Value::from(""), true),
+        (Value::Null, true),
+    ] {
+        let response = server
+            .handle(IncomingJob::new(
+                Value::from(1),
+                Map::new(),
+                raw_job(control(suppress.clone()), vec![]),
+            ))
+            .await;
+        assert_eq!(
+            response.is_some(),
+            answered,
+            "suppress_response {suppress:?}"
+        );
+    }
+    // No control header at all: answered.
+    let response = server
+        .handle(IncomingJob::new(
+            Value::from(1),
+            Map::new(),
+            raw_job(Value::Null, vec![]),
+        ))
+        .await;
+    assert!(response.is_some());
+}
+
+#[tokio::test]
+async fn a_wrong_text_field_is_not_a_unicode_string() {
+    let server = service(Arc::new(Barrier::new(1)));
+    let mut context: Map = Map::new();
+    context.insert("switches", Value::Array(vec![]));
+    context.insert("correlation_id", Value::from(5));
+    let body: Value = [
+        (
+            "control",
+            [("continue_on_error", Value::from(false))]
+                .into_iter()
+                .collect(),
+        ),
+        ("context", Value::Map(context)),
+        ("actions", Value::Array(vec![])),
+    ]
+    .into_iter()
+    .collect();
+    let response = server
+        .handle(IncomingJob::new(
+            Value::from(1),
+            Map::new(),
+            JobBody::Raw(body),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(response.errors[0].message, "Not a unicode string");
+}
+
+#[tokio::test]
 async fn health_checks_report_through_status() {
     let server = Server::builder("healthy")
         .version("2.0.0")
