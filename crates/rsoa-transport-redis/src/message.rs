@@ -114,6 +114,39 @@ pub(crate) fn decode(
     })
 }
 
+/// The envelope of a JSON message whose body cannot be decoded (an integer beyond 64 bits, which PySOA reads as a
+/// Python integer): its request id and meta, read apart from the body, so that the caller can be answered.
+/// `None` for any other serializer, or when the envelope itself cannot be read.
+pub(crate) fn decode_envelope_only(
+    payload: &[u8],
+    version: ProtocolVersion,
+    serializer: &'static dyn Serializer,
+) -> Option<Decoded> {
+    if serializer.mime_type() != "application/json" {
+        return None;
+    }
+    // serde_json reads any number (beyond 64 bits, as a float); only the request id and meta are used.
+    let serde_json::Value::Object(mut envelope) = serde_json::from_slice(payload).ok()? else {
+        return None;
+    };
+    let mut part = |key| {
+        let text = serde_json::to_vec(&envelope.remove(key)?).ok()?;
+        serializer.decode(&text).ok()
+    };
+    let request_id = part("request_id").filter(|id| !id.is_null())?;
+    let meta = match part("meta") {
+        None => Map::new(),
+        Some(Value::Map(meta)) => meta,
+        Some(_) => return None,
+    };
+    Some(Decoded {
+        request_id,
+        meta,
+        body: Value::Null,
+        version,
+    })
+}
+
 /// The epoch-seconds expiry in a meta map, if set and truthy.
 pub(crate) fn expiry(meta: &Map) -> Option<f64> {
     meta.get("__expiry__")

@@ -249,8 +249,13 @@ async fn hand_over(
     frames: impl IntoIterator<Item = Bytes>,
 ) -> bool {
     for frame in frames {
-        let Some(job) = accept(shared, &frame) else {
-            continue;
+        let job = match accept(shared, &frame) {
+            Accepted::Job(job) => job,
+            Accepted::Answer(reply) => {
+                answer(shared, reply).await;
+                continue;
+            }
+            Accepted::Dropped => continue,
         };
         match permit.take() {
             Some(p) => p.send(job),
@@ -283,12 +288,31 @@ async fn backoff(shared: &Shared, failures: u32, error: &Error) {
     tokio::time::sleep(pause).await;
 }
 
+/// What becomes of a popped request.
+// The job is the common case and goes straight on to the serve loop: boxing it would cost an allocation per request.
+#[allow(clippy::large_enum_variant)]
+enum Accepted {
+    /// A job for the server.
+    Job(ReceivedJob),
+    /// A request the transport answers itself with a job error, without running it.
+    Answer(Answer),
+    /// Logged and dropped.
+    Dropped,
+}
+
+struct Answer {
+    reply: Reply,
+    request_id: Value,
+    meta: Arc<Map>,
+    response: JobResponse,
+}
+
 /// Checks and decodes a popped request; logs and drops anything a server should not run.
-fn accept(shared: &Shared, bytes: &Bytes) -> Option<ReceivedJob> {
+fn accept(shared: &Shared, bytes: &Bytes) -> Accepted {
     let service = &shared.service;
     let drop_it = |why: &str| {
         tracing::warn!(%service, size = bytes.len(), reason = why, "dropping a message from the service queue");
-        None
+        Accepted::Dropped
     };
     let parsed = match frame::parse(bytes) {
         Ok(parsed) => parsed,
@@ -298,25 +322,62 @@ fn accept(shared: &Shared, bytes: &Bytes) -> Option<ReceivedJob> {
         return drop_it("requests cannot be chunked");
     }
     let serializer = message::serializer_for(parsed.content_type, shared.default);
-    let decoded = match message::decode(parsed.payload, parsed.version, serializer) {
-        Ok(decoded) => decoded,
-        Err(e) => return drop_it(&e),
+    let (decoded, undecodable) = match message::decode(parsed.payload, parsed.version, serializer) {
+        Ok(decoded) => (decoded, None),
+        Err(e) => match message::decode_envelope_only(parsed.payload, parsed.version, serializer) {
+            // The envelope can be read though the body cannot (a JSON integer beyond 64 bits): the caller hears
+            // why instead of waiting for its timeout.
+            Some(decoded) => (decoded, Some(e)),
+            None => return drop_it(&e),
+        },
     };
+    let mut decoded = decoded;
     if message::expiry(&decoded.meta).is_some_and(|at| at < message::now()) {
         tracing::debug!(%service, "dropping an expired request");
-        return None;
+        return Accepted::Dropped;
     }
     let Some(reply_to) = decoded.meta.get("reply_to").and_then(Value::as_str) else {
         return drop_it("the request has no meta.reply_to to answer to");
     };
+    if reply_to.starts_with("service.") && !reply_to.contains('!') {
+        // A service's request queue: answering there would hand the response to that service as a request, and
+        // an answer to it back again, for ever.
+        return drop_it("meta.reply_to names a service request queue, not a reply queue");
+    }
     let reply = Reply {
         key: [KEY_PREFIX, reply_to].concat(),
         version: decoded.version,
         serializer,
         caller_flag: message::wants_caller_flag(&decoded.meta),
     };
+    // Keys PySOA's transport keeps in the meta in process and takes out before it answers.
+    decoded.meta.remove("serializer");
+    decoded.meta.remove("protocol_version");
+    if let Some(why) = undecodable {
+        tracing::warn!(%service, size = bytes.len(), reason = %why, "answering a request whose body cannot be read");
+        let error = WireError::new(ErrorCode::INVALID, why).with_field("body");
+        return Accepted::Answer(Answer {
+            reply,
+            request_id: decoded.request_id,
+            meta: Arc::new(decoded.meta),
+            response: JobResponse::from_errors(vec![error]),
+        });
+    }
     let job = IncomingJob::new(decoded.request_id, decoded.meta, JobBody::Raw(decoded.body));
-    Some(ReceivedJob::new(job, ReplyHandle::new(reply)))
+    Accepted::Job(ReceivedJob::new(job, ReplyHandle::new(reply)))
+}
+
+/// Sends the answer [`accept`] gave a request in place of a job.
+async fn answer(shared: &Shared, answer: Answer) {
+    let Answer {
+        reply,
+        request_id,
+        meta,
+        response,
+    } = answer;
+    if let Err(error) = send_reply(shared, reply, request_id, meta, response).await {
+        tracing::error!(service = %shared.service, %error, "could not send a response");
+    }
 }
 
 impl ServerTransport for RedisServerTransport {
@@ -543,8 +604,13 @@ async fn worker<H: rsoa_transport::JobHandler>(shared: Arc<Shared>, master: usiz
         };
         failures = 0;
         let Some(frame) = popped else { continue };
-        let Some(received) = accept(&shared, &frame) else {
-            continue;
+        let received = match accept(&shared, &frame) {
+            Accepted::Job(job) => job,
+            Accepted::Answer(reply) => {
+                answer(&shared, reply).await;
+                continue;
+            }
+            Accepted::Dropped => continue,
         };
         let ReceivedJob { job, reply, .. } = received;
         let (request_id, meta) = (job.request_id.clone(), job.meta.clone());

@@ -14,7 +14,7 @@ use rsoa_transport_redis::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use support::{llen, push_raw, redis, wait_for, Process, Served, DEADLINE};
+use support::{command, llen, push_raw, redis, wait_for, Process, Served, DEADLINE};
 use tokio::sync::oneshot;
 
 #[derive(Deserialize)]
@@ -446,6 +446,78 @@ async fn garbage_on_the_service_queue_does_not_stop_the_server() {
         .await
         .unwrap();
     assert_eq!(response.body["square"].as_i64(), Some(81));
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_answered_as_pysoa_answers_them() {
+    let redis = redis(&[]);
+    let running = Served::start(
+        service("svc"),
+        settings(&[redis.port]),
+        settings(&[redis.port]),
+    )
+    .await;
+    let port = redis.port;
+    let key = service_queue_key("svc");
+    let job = r#"{"control": {"continue_on_error": false}, "context": {"switches": [], "correlation_id": "c"}, "actions": [{"action": "echo", "body": {"v": 0}}]}"#;
+    let push = |meta: &str, body: &str| {
+        let frame = format!(
+            r#"pysoa-redis/3//content-type:application/json;{{"request_id": 7, "meta": {meta}, "body": {body}}}"#
+        );
+        push_raw(port, &key, frame.as_bytes());
+    };
+    let reply = |queue: &str| -> serde_json::Value {
+        let text = wait_for(&format!("a reply on {queue}"), || {
+            command(port, &["LPOP", &format!("pysoa:{queue}")]).filter(|r| r.contains('{'))
+        });
+        let json = &text[text.find('{').unwrap()..];
+        serde_json::from_str(json.trim_end()).unwrap()
+    };
+
+    // PySOA keeps `serializer` and `protocol_version` in the meta in process and takes them out before it
+    // answers: a request that carries them does not get them back.
+    push(
+        r#"{"reply_to": "service.svc.t1!a", "serializer": "x", "protocol_version": 9, "zz": 1}"#,
+        job,
+    );
+    let meta = reply("service.svc.t1!a")["meta"].clone();
+    let keys: Vec<&str> = meta
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    // (serde_json's map sorts its keys; the differential check in `cargo xtask interop` pins the order.)
+    assert_eq!(keys, ["__expiry__", "reply_to", "zz"], "{meta}");
+
+    // A JSON integer beyond 64 bits: PySOA echoes it; rsoa cannot hold it, and says so rather than leave the
+    // caller waiting for its timeout.
+    push(
+        r#"{"reply_to": "service.svc.t2!a"}"#,
+        &job.replace(r#"{"v": 0}"#, r#"{"v": 123456789012345678901234567890}"#),
+    );
+    let body = reply("service.svc.t2!a")["body"].clone();
+    assert_eq!(body["errors"][0]["code"], "INVALID", "{body}");
+    assert_eq!(body["errors"][0]["field"], "body", "{body}");
+
+    // A reply_to that names a service's request queue would bounce the response between services for ever:
+    // refused, and the server goes on.
+    push(r#"{"reply_to": "service.svc"}"#, job);
+    wait_for("the server to take the request", || {
+        (llen(port, &key) == 0).then_some(())
+    });
+    let response = running
+        .client
+        .call_action("svc", "square", &json!({"number": 5}))
+        .await
+        .unwrap();
+    assert_eq!(response.body["square"].as_i64(), Some(25));
+    assert_eq!(
+        llen(port, &key),
+        0,
+        "nothing was pushed to the request queue"
+    );
     running.stop().await;
 }
 
