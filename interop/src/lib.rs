@@ -98,7 +98,7 @@ struct Sleep {
     seconds: f64,
 }
 
-/// Squares a number, and describes its request the way Conformity does, for `introspect`.
+/// Squares a number, and describes itself as the PySOA `square` does, for `introspect`.
 struct SquareAction;
 
 impl rsoa_server::Action for SquareAction {
@@ -106,20 +106,15 @@ impl rsoa_server::Action for SquareAction {
     type Response = Squared;
 
     fn description(&self) -> Option<&str> {
-        Some("Squares a number.")
+        Some("Returns the square of `number`.")
     }
 
     fn request_schema(&self) -> Option<Value> {
-        let mut number = Map::new();
-        number.insert("type", "integer");
-        let mut contents = Map::new();
-        contents.insert("number", number);
-        let mut schema = Map::new();
-        schema.insert("type", "dictionary");
-        schema.insert("contents", contents);
-        schema.insert("optional_keys", Value::Array(vec![]));
-        schema.insert("allow_extra_keys", false);
-        Some(Value::Map(schema))
+        Some(dictionary("number", integer(Some("The number to square"))))
+    }
+
+    fn response_schema(&self) -> Option<Value> {
+        Some(dictionary("square", integer(None)))
     }
 
     async fn run(&self, req: Square, _ctx: ActionContext) -> Result<Squared, ActionError> {
@@ -127,6 +122,28 @@ impl rsoa_server::Action for SquareAction {
             square: req.number * req.number,
         })
     }
+}
+
+/// Conformity's description of `Dictionary({key: field})`.
+fn dictionary(key: &str, field: Value) -> Value {
+    let mut contents = Map::new();
+    contents.insert(key, field);
+    let mut schema = Map::new();
+    schema.insert("type", "dictionary");
+    schema.insert("contents", contents);
+    schema.insert("optional_keys", Value::Array(vec![]));
+    schema.insert("allow_extra_keys", false);
+    Value::Map(schema)
+}
+
+/// Conformity's description of `Integer(description=...)`.
+fn integer(description: Option<&str>) -> Value {
+    let mut field = Map::new();
+    field.insert("type", "integer");
+    if let Some(description) = description {
+        field.insert("description", description);
+    }
+    Value::Map(field)
 }
 
 /// Returns the request body unchanged: every PySOA type must survive both directions.
@@ -139,7 +156,8 @@ impl RawAction for Echo {
 
     fn describe(&self) -> ActionDescription {
         let mut d = ActionDescription::default();
-        d.documentation = Some("Returns the request body unchanged.".to_owned());
+        d.documentation =
+            Some("Returns the request body unchanged (no request schema; any body).".to_owned());
         d
     }
 }

@@ -404,9 +404,23 @@ fn interop() -> Result {
             .count()
     };
     let (passed, failed) = (count("PASS "), count("FAIL "));
+    step("differential check: the same raw frames to PySOA and to rsoa");
+    let differential = cmd!(
+        sh,
+        "{python} interop/python/differential.py --port {port_text}"
+    )
+    .ignore_status()
+    .output()?;
+    let report = String::from_utf8_lossy(&differential.stdout);
+    println!("{report}{}", String::from_utf8_lossy(&differential.stderr));
     println!("interop: {passed} passed, {failed} failed");
     if failed > 0 || passed == 0 {
         return Err(format!("{failed} interop cases failed").into());
+    }
+    if !differential.status.success() || !report.contains("differential: ") {
+        return Err(
+            "the differential check found a difference that is neither deliberate nor known".into(),
+        );
     }
     Ok(())
 }
