@@ -139,7 +139,7 @@ class SleepAction(Action):
 
 
 class PyInteropServer(ReadyServer):
-    """The PySOA side of the rsoa interoperability test."""
+    """The interoperability service: one contract, served by PySOA and by rsoa."""
 
     service_name = SERVICE_NAME
     action_class_map = {

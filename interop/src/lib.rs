@@ -9,7 +9,7 @@ use std::time::Duration;
 use rsoa_client::{Client, ServiceOptions};
 use rsoa_protocol::{Error as WireError, Map, Value};
 use rsoa_server::{
-    ActionContext, ActionDescription, ActionError, RawAction, Server, ServerSettings,
+    ActionContext, ActionDescription, ActionError, JsonSchema, RawAction, Server, ServerSettings,
 };
 use rsoa_transport::BoxFuture;
 use rsoa_transport_redis::{RedisBackend, RedisClientTransport, RedisSettings};
@@ -63,19 +63,37 @@ struct Squared {
     square: i64,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Empty {}
+// The request types below are the PySOA service's Conformity schemas written as Rust types; their doc comments
+// are the PySOA actions' docstrings, which `introspect` reports.
 
-#[derive(Deserialize, Serialize)]
+/// Always fails with one action error carrying every optional `Error` field.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct Fail {}
+
+/// Raises an unhandled exception (which PySOA turns into a SERVER_ERROR).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct Boom {}
+
+/// Returns selected values from the job request context.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ContextRequest {}
+
+/// Validates its body: `n` (int, required) and `s` (unicode, optional).
+#[derive(Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Typed {
     n: i64,
+    // Optional but not nullable, as PySOA's `optional_keys=['s']` with a plain `UnicodeString()`.
     #[serde(default)]
+    #[schemars(with = "String")]
     s: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// Returns a string of `size` letters `a` (used to exercise chunked responses).
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Big {
     size: usize,
@@ -86,15 +104,18 @@ struct Data {
     data: String,
 }
 
-#[derive(Deserialize)]
+/// Calls action `context` on `service` with the request's chained client and returns its body.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CallService {
     service: String,
 }
 
-#[derive(Deserialize)]
+/// Sleeps for `seconds` seconds, then returns an empty body.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Sleep {
+    #[schemars(range(min = 0))]
     seconds: f64,
 }
 
@@ -167,12 +188,12 @@ pub fn service(client: Client) -> Server {
     let mut settings = ServerSettings::default();
     settings.max_concurrent_jobs = 32;
     Server::builder("rsinterop")
-        .description("rsoa's side of the PySOA interoperability runs.")
+        .description("The interoperability service: one contract, served by PySOA and by rsoa.")
         .settings(settings)
         .client(client)
         .action("square", SquareAction)
         .raw_action("echo", Echo)
-        .action_fn("fail", |_: Empty, _ctx: ActionContext| async move {
+        .validated_fn("fail", |_: Fail, _ctx: ActionContext| async move {
             let mut variables = Map::new();
             variables.insert("a", 1);
             let error = WireError::new("FAIL_CODE", "It failed")
@@ -181,34 +202,37 @@ pub fn service(client: Client) -> Server {
                 .with_denied_permissions(["perm.x"]);
             Err::<(), _>(ActionError::from_errors([error]))
         })
-        .action_fn("boom", |_: Empty, _ctx: ActionContext| async move {
+        .validated_fn("boom", |_: Boom, _ctx: ActionContext| async move {
             if std::hint::black_box(true) {
                 panic!("boom");
             }
             Ok::<(), ActionError>(())
         })
-        .action_fn("typed", |req: Typed, _ctx: ActionContext| async move {
+        .validated_fn("typed", |req: Typed, _ctx: ActionContext| async move {
             Ok::<_, ActionError>(req)
         })
-        .action_fn("big", |req: Big, _ctx: ActionContext| async move {
+        .validated_fn("big", |req: Big, _ctx: ActionContext| async move {
             Ok::<_, ActionError>(Data {
                 data: "a".repeat(req.size),
             })
         })
-        .action_fn("context", |_: Empty, ctx: ActionContext| async move {
-            let c = ctx.context();
-            let mut body = Map::new();
-            body.insert("correlation_id", c.correlation_id.as_str());
-            body.insert(
-                "switches",
-                Value::Array(ctx.switches().iter().map(Value::from).collect()),
-            );
-            body.insert("calling_service", c.calling_service.clone());
-            body.insert("caller", c.caller.clone());
-            body.insert("custom", c.extra.get("custom").cloned().unwrap_or_default());
-            Ok::<_, ActionError>(Value::Map(body))
-        })
-        .action_fn(
+        .validated_fn(
+            "context",
+            |_: ContextRequest, ctx: ActionContext| async move {
+                let c = ctx.context();
+                let mut body = Map::new();
+                body.insert("correlation_id", c.correlation_id.as_str());
+                body.insert(
+                    "switches",
+                    Value::Array(ctx.switches().iter().map(Value::from).collect()),
+                );
+                body.insert("calling_service", c.calling_service.clone());
+                body.insert("caller", c.caller.clone());
+                body.insert("custom", c.extra.get("custom").cloned().unwrap_or_default());
+                Ok::<_, ActionError>(Value::Map(body))
+            },
+        )
+        .validated_fn(
             "call_service",
             |req: CallService, ctx: ActionContext| async move {
                 let response = ctx
@@ -220,7 +244,7 @@ pub fn service(client: Client) -> Server {
                 Ok::<_, ActionError>(Value::Map(body))
             },
         )
-        .action_fn("sleep", |req: Sleep, _ctx: ActionContext| async move {
+        .validated_fn("sleep", |req: Sleep, _ctx: ActionContext| async move {
             tokio::time::sleep(Duration::from_secs_f64(req.seconds.clamp(0.0, 60.0))).await;
             Ok::<(), ActionError>(())
         })

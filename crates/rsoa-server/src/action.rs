@@ -12,6 +12,7 @@ use rsoa_transport::BoxFuture;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::conformity::Schema;
 use crate::server::{panic_error, unknown_action, ServerInner};
 
 /// An action with typed request and response bodies.
@@ -357,8 +358,36 @@ impl ActionContext {
     }
 }
 
-/// Adapts a typed [`Action`] into a [`RawAction`].
-pub(crate) struct Typed<A>(pub(crate) A);
+/// Adapts a typed [`Action`] into a [`RawAction`]; its request schema, if it has one, is read once and checks
+/// every request body before serde sees it.
+pub(crate) struct Typed<A> {
+    action: A,
+    request_schema: Option<Value>,
+    checker: Option<Schema>,
+}
+
+impl<A: Action> Typed<A> {
+    pub(crate) fn new(action: A) -> Typed<A> {
+        let request_schema = action.request_schema();
+        Typed {
+            checker: request_schema.as_ref().map(Schema::new),
+            action,
+            request_schema,
+        }
+    }
+}
+
+/// Conformity's check of a request body against an action's schema: every error at once, before serde.
+fn checked(schema: Option<&Schema>, body: Map) -> Result<Value, ActionError> {
+    let body = Value::Map(body);
+    if let Some(schema) = schema {
+        let errors = schema.check(&body);
+        if !errors.is_empty() {
+            return Err(ActionError::from_errors(errors));
+        }
+    }
+    Ok(body)
+}
 
 /// The non-generic half of response handling: a response body must be a map (or nothing).
 fn response_body(value: Result<Value, ValueError>) -> Result<Map, ActionError> {
@@ -378,25 +407,29 @@ fn response_body(value: Result<Value, ValueError>) -> Result<Map, ActionError> {
 impl<A: Action> RawAction for Typed<A> {
     fn call(&self, body: Map, ctx: ActionContext) -> BoxFuture<'_, Result<Map, ActionError>> {
         Box::pin(async move {
-            let request: A::Request = rsoa_protocol::from_value(Value::Map(body))?;
-            self.0.validate(&request, &ctx)?;
-            let response = self.0.run(request, ctx).await?;
+            let body = checked(self.checker.as_ref(), body)?;
+            let request: A::Request = rsoa_protocol::from_value(body)?;
+            self.action.validate(&request, &ctx)?;
+            let response = self.action.run(request, ctx).await?;
             response_body(rsoa_protocol::to_value(&response))
         })
     }
 
     fn describe(&self) -> ActionDescription {
         ActionDescription {
-            documentation: self.0.description().map(str::to_owned),
-            request_schema: self.0.request_schema(),
-            response_schema: self.0.response_schema(),
+            documentation: self.action.description().map(str::to_owned),
+            request_schema: self.request_schema.clone(),
+            response_schema: self.action.response_schema(),
         }
     }
 }
 
-/// An action from an async closure taking a typed request; see [`ServerBuilder::action_fn`](crate::ServerBuilder::action_fn).
+/// An action from an async closure taking a typed request; see [`ServerBuilder::action_fn`](crate::ServerBuilder::action_fn)
+/// and [`ServerBuilder::validated_fn`](crate::ServerBuilder::validated_fn).
 pub(crate) struct FnAction<F, Req, Resp> {
     f: F,
+    description: ActionDescription,
+    checker: Option<Schema>,
     _types: PhantomData<fn(Req) -> Resp>,
 }
 
@@ -404,6 +437,31 @@ impl<F, Req, Resp> FnAction<F, Req, Resp> {
     pub(crate) fn new(f: F) -> Self {
         FnAction {
             f,
+            description: ActionDescription::default(),
+            checker: None,
+            _types: PhantomData,
+        }
+    }
+
+    /// Checked and described by the Conformity schema of its request type, whose doc comment documents the
+    /// action.
+    pub(crate) fn validated(f: F) -> Self
+    where
+        Req: schemars::JsonSchema,
+    {
+        let mut request = crate::conformity::describe::<Req>();
+        let documentation = request
+            .as_map_mut()
+            .and_then(|schema| schema.remove("description"))
+            .and_then(|d| d.as_str().map(str::to_owned));
+        FnAction {
+            f,
+            checker: Some(Schema::new(&request)),
+            description: ActionDescription {
+                documentation,
+                request_schema: Some(request),
+                response_schema: None,
+            },
             _types: PhantomData,
         }
     }
@@ -417,11 +475,16 @@ where
     Resp: Serialize + 'static,
 {
     fn call(&self, body: Map, ctx: ActionContext) -> BoxFuture<'_, Result<Map, ActionError>> {
-        let request = rsoa_protocol::from_value::<Req>(Value::Map(body));
+        let request = checked(self.checker.as_ref(), body)
+            .and_then(|body| Ok(rsoa_protocol::from_value::<Req>(body)?));
         let future = request.map(|request| (self.f)(request, ctx));
         Box::pin(async move {
             let response = future?.await?;
             response_body(rsoa_protocol::to_value(&response))
         })
+    }
+
+    fn describe(&self) -> ActionDescription {
+        self.description.clone()
     }
 }

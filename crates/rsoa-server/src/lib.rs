@@ -31,6 +31,7 @@
 
 mod action;
 mod builtin;
+pub mod conformity;
 mod middleware;
 mod panic;
 mod request_log;
@@ -47,6 +48,8 @@ pub use middleware::{action_response_fn, boxed, job_fn, ActionNext, JobNext, Ser
 pub use request_log::{
     censor, is_sensitive, LogLevel, CENSORED, SENSITIVE_FIELDS, TARGET as REQUEST_LOG_TARGET,
 };
+/// The schema crate [`ServerBuilder::validated_fn`] reads types with; its `JsonSchema` derive is re-exported.
+pub use schemars::{self, JsonSchema};
 pub use serve::{serve, shutdown_signal, ServeOutcome};
 pub use server::{Server, ServerBuilder, ServerSettings};
 pub use switched::SwitchedAction;

@@ -433,7 +433,7 @@ mod tests {
             value: &value(serde_json::json!({"ssn": "123-45-6789", "name": "Ann"})),
             extra: &extra,
         };
-        assert_eq!(shown.to_string(), r#"{"name":"Ann","ssn":"**********"}"#);
+        assert_eq!(shown.to_string(), r#"{"ssn":"**********","name":"Ann"}"#);
     }
 
     #[test]

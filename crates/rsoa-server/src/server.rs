@@ -599,7 +599,7 @@ impl fmt::Debug for ServerBuilder {
 impl ServerBuilder {
     /// Adds a typed action.
     pub fn action(self, name: impl Into<String>, action: impl Action) -> ServerBuilder {
-        self.raw_action(name, Typed(action))
+        self.raw_action(name, Typed::new(action))
     }
 
     /// Adds an action from an async closure taking a typed request and the [`ActionContext`].
@@ -611,6 +611,44 @@ impl ServerBuilder {
         Resp: Serialize + 'static,
     {
         self.raw_action(name, FnAction::new(f))
+    }
+
+    /// Adds an action from an async closure whose request type derives [`schemars::JsonSchema`]: every request
+    /// body is checked against the type's Conformity schema before it is deserialized, with every error reported
+    /// at once in Conformity's words, and `introspect` reports the schema, and the type's doc comment as the
+    /// action's documentation. See [`conformity`](crate::conformity).
+    ///
+    /// ```
+    /// use rsoa_server::{ActionContext, ActionError, Server};
+    ///
+    /// /// Squares a number.
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// #[serde(deny_unknown_fields)]
+    /// struct Square {
+    ///     /// The number to square
+    ///     #[schemars(range(min = 0))]
+    ///     number: i64,
+    /// }
+    ///
+    /// #[derive(serde::Serialize)]
+    /// struct Squared { square: i64 }
+    ///
+    /// let server = Server::builder("example")
+    ///     .validated_fn("square", |req: Square, _ctx: ActionContext| async move {
+    ///         Ok::<_, ActionError>(Squared { square: req.number * req.number })
+    ///     })
+    ///     .build()
+    ///     .expect("a valid server");
+    /// # drop(server);
+    /// ```
+    pub fn validated_fn<F, Fut, Req, Resp>(self, name: impl Into<String>, f: F) -> ServerBuilder
+    where
+        F: Fn(Req, ActionContext) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<Resp, ActionError>> + Send + 'static,
+        Req: DeserializeOwned + schemars::JsonSchema + Send + 'static,
+        Resp: Serialize + 'static,
+    {
+        self.raw_action(name, FnAction::validated(f))
     }
 
     /// Adds an action that works on raw bodies.

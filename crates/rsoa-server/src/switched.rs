@@ -70,7 +70,7 @@ impl SwitchedAction {
     /// Runs a typed `action` when `switch` is active.
     #[must_use]
     pub fn case_typed(self, switch: impl Switch, action: impl Action) -> SwitchedAction {
-        self.case(switch, Typed(action))
+        self.case(switch, Typed::new(action))
     }
 
     /// Runs `action` when no case's switch is active.
