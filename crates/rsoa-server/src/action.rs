@@ -227,9 +227,25 @@ impl From<ValueError> for ActionError {
 }
 
 impl From<CallError> for ActionError {
-    /// A failed call to another service, propagated with `?`: a `SERVER_ERROR`, as PySOA reports an exception.
+    /// A failed call to another service, propagated with `?`: a `SERVER_ERROR`, as PySOA reports the exception,
+    /// with a traceback that says where the `?` was and what caused the failure (the error's sources). It is not
+    /// a stack backtrace: capturing one would cost every failed call while a downstream service is down.
+    #[track_caller]
     fn from(err: CallError) -> ActionError {
-        ActionError::server_error(err)
+        let mut traceback = format!(
+            "a call to another service failed at {}\nCallError: {err}",
+            std::panic::Location::caller()
+        );
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            traceback.push_str(&format!("\ncaused by: {cause}"));
+            source = cause.source();
+        }
+        let mut error = ActionError::server_error(err);
+        if let Some(first) = error.errors.first_mut() {
+            first.traceback = Some(traceback);
+        }
+        error
     }
 }
 

@@ -1509,3 +1509,27 @@ async fn the_blocking_client_refuses_to_block_inside_a_runtime() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_failed_downstream_call_is_a_server_error_with_a_traceback() {
+    let server = Server::builder("caller")
+        .action_fn("relay", |_: Empty, ctx: ActionContext| async move {
+            let response = ctx.client().call_action("nowhere", "square", ()).await?;
+            Ok::<_, ActionError>(Value::Map(response.body))
+        })
+        .build()
+        .unwrap();
+    let h = TestServer::new(server);
+    let err = h.call_action("relay", ()).await.unwrap_err();
+    assert!(matches!(err, CallError::Action { .. }), "{err:?}");
+    let error = err.wire_errors()[0];
+    assert_eq!(error.code.as_str(), "SERVER_ERROR");
+    assert!(
+        error.message.starts_with("Internal server error: "),
+        "{error:?}"
+    );
+    let traceback = error.traceback.as_deref().expect("a traceback");
+    // Where the `?` was, in this file, and what failed.
+    assert!(traceback.contains("local/main.rs"), "{traceback}");
+    assert!(traceback.contains("CallError: "), "{traceback}");
+}
