@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use rsoa_client::Client;
-use rsoa_protocol::Map;
 use rsoa_protocol::{Date, DateTime, Decimal, UtcDateTime};
+use rsoa_protocol::{Int, Map};
 use rsoa_server::{
     Action, ActionContext, ActionDescription, ActionError, RawAction, Server, ServerBuilder,
 };
@@ -287,7 +287,7 @@ pub struct WhoAmI {
     /// The correlation id of the request.
     pub correlation_id: String,
     /// Its switches.
-    pub switches: Vec<i64>,
+    pub switches: Vec<Int>,
     /// The service that called, if a service did.
     pub calling_service: Option<String>,
     /// The caller, if named.

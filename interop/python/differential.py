@@ -52,8 +52,6 @@ DELIBERATE = {
 
 # Differences not fixed yet: case name -> what is missing. Listed so that a new difference still fails the check.
 OPEN = {
-    'switch_2_63': 'switches are 64-bit signed integers in rsoa; 2^63 and above fail the job with INVALID',
-    'switch_2_64_minus_1': 'switches are 64-bit signed integers in rsoa; 2^63 and above fail the job with INVALID',
 }
 
 

@@ -103,7 +103,7 @@ impl Client {
             outstanding: Arc::default(),
             base: Arc::new(BaseContext {
                 correlation_id: Some(context.correlation_id.clone()).filter(|c| !c.is_empty()),
-                switches: context.switches.iter().copied().collect(),
+                switches: SwitchSet::from_values(context.switches.iter().copied()),
                 caller: context.caller.clone(),
                 calling_service: context.calling_service.clone(),
                 extra: context.extra.clone(),

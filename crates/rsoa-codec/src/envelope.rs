@@ -217,7 +217,7 @@ mod tests {
         full.actions.push(ActionRequest::new("two", Map::new()));
         full.control.continue_on_error = true;
         full.control.timeout = Some(30);
-        full.context.switches = vec![1, 5, -3];
+        full.context.switches = vec![1.into(), 5.into(), (-3).into()];
         full.context.caller = Some("caller.py".to_owned());
         full.context.calling_service = Some("other".to_owned());
         let mut extras = full.clone();

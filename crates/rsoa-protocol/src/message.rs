@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::{Map, Value, ValueError};
+use crate::{Int, Map, Value, ValueError};
 
 /// A machine-readable error code, such as `INVALID` or a service's own `OUT_OF_STOCK`.
 ///
@@ -319,8 +319,9 @@ impl Control {
 pub struct Context {
     /// The id that ties together every call made for one original request.
     pub correlation_id: String,
-    /// The active switches (integer feature flags).
-    pub switches: Vec<i64>,
+    /// The active switches (integer feature flags), as on the wire: any integer MessagePack carries, as PySOA
+    /// accepts any integer.
+    pub switches: Vec<Int>,
     /// Who made the call, if the application says.
     pub caller: Option<String>,
     /// The service that made the call, when a server's action calls another service.
@@ -336,7 +337,7 @@ impl Context {
         map.push("correlation_id", self.correlation_id.as_str());
         map.push(
             "switches",
-            Value::Array(self.switches.iter().map(|&s| Value::from(s)).collect()),
+            Value::Array(self.switches.iter().map(|&s| Value::Int(s)).collect()),
         );
         if let Some(caller) = &self.caller {
             map.push("caller", caller.as_str());
@@ -544,9 +545,9 @@ impl JobValidator {
             None => self.fail(ValueError::missing("switches").with_field("context.switches")),
             Some(Value::Array(items)) => {
                 for (i, item) in items.iter().enumerate() {
-                    match item.as_i64() {
-                        Some(n) => context.switches.push(n),
-                        None => self.fail(
+                    match item {
+                        Value::Int(n) => context.switches.push(*n),
+                        _ => self.fail(
                             not_a("integer", item).with_field(format!("context.switches.{i}")),
                         ),
                     }

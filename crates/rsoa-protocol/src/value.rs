@@ -332,6 +332,51 @@ macro_rules! int_from_unsigned {
 int_from_signed!(i8, i16, i32, i64, isize);
 int_from_unsigned!(u8, u16, u32, u64, usize);
 
+impl PartialEq<i64> for Int {
+    fn eq(&self, other: &i64) -> bool {
+        self.as_i64() == Some(*other)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Int {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Int, D::Error> {
+        struct IntVisitor;
+
+        impl serde::de::Visitor<'_> for IntVisitor {
+            type Value = Int;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer from -2^63 to 2^64-1")
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Int, E> {
+                Ok(Int::from(n))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Int, E> {
+                Ok(Int::from(n))
+            }
+        }
+
+        deserializer.deserialize_any(IntVisitor)
+    }
+}
+
+impl From<Int> for Value {
+    fn from(n: Int) -> Value {
+        Value::Int(n)
+    }
+}
+
+impl serde::Serialize for Int {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            IntRepr::Negative(n) => serializer.serialize_i64(n),
+            IntRepr::NonNegative(n) => serializer.serialize_u64(n),
+        }
+    }
+}
+
 impl From<bool> for Value {
     fn from(b: bool) -> Value {
         Value::Bool(b)

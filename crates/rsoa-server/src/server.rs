@@ -457,7 +457,7 @@ impl ServerInner {
             server: self.clone(),
             request_id: envelope.request_id.clone(),
             meta: envelope.meta.clone(),
-            switches: context.switches.iter().copied().collect(),
+            switches: rsoa_switches::SwitchSet::from_values(context.switches.iter().copied()),
             context,
             control,
             client: OnceLock::new(),

@@ -5,7 +5,8 @@
 //! services carry the same switches onwards.
 //!
 //! Switch values are usually named constants or enum variants; anything that converts into an `i64` works, and
-//! [`Switch`] lets an enum say its own value.
+//! [`Switch`] lets an enum say its own value. A set holds any integer the wire carries ([`Int`], up to 2⁶⁴−1, as
+//! PySOA accepts any integer), so a switch no Rust name can reach is still carried onwards.
 //!
 //! ```
 //! use rsoa_switches::{Switch, SwitchSet};
@@ -30,6 +31,8 @@
 //! ```
 
 use std::fmt;
+
+pub use rsoa_protocol::Int;
 
 /// Something that names a switch.
 pub trait Switch {
@@ -59,7 +62,7 @@ impl<S: Switch + ?Sized> Switch for &S {
 /// Sets are small (a handful of flags), so they are kept as a sorted, de-duplicated vector: membership is a
 /// binary search and the wire form comes out in a stable order.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
-pub struct SwitchSet(Vec<i64>);
+pub struct SwitchSet(Vec<Int>);
 
 impl SwitchSet {
     /// No switches.
@@ -69,20 +72,32 @@ impl SwitchSet {
 
     /// Whether `switch` is on. Zero is a switch like any other (PySOA's switched actions could never select it).
     pub fn is_active(&self, switch: impl Switch) -> bool {
-        self.0.binary_search(&switch.value()).is_ok()
+        self.0.binary_search(&Int::from(switch.value())).is_ok()
     }
 
     /// Turns a switch on.
     pub fn insert(&mut self, switch: impl Switch) {
-        let value = switch.value();
+        self.insert_value(Int::from(switch.value()));
+    }
+
+    /// Turns a switch on by its wire value, which may be beyond `i64` (no [`Switch`] names those).
+    pub fn insert_value(&mut self, value: Int) {
         if let Err(i) = self.0.binary_search(&value) {
             self.0.insert(i, value);
         }
     }
 
+    /// The set of a request's `context.switches`, exactly as they came.
+    pub fn from_values(values: impl IntoIterator<Item = Int>) -> SwitchSet {
+        let mut values: Vec<Int> = values.into_iter().collect();
+        values.sort_unstable();
+        values.dedup();
+        SwitchSet(values)
+    }
+
     /// Turns a switch off.
     pub fn remove(&mut self, switch: impl Switch) {
-        if let Ok(i) = self.0.binary_search(&switch.value()) {
+        if let Ok(i) = self.0.binary_search(&Int::from(switch.value())) {
             self.0.remove(i);
         }
     }
@@ -90,7 +105,7 @@ impl SwitchSet {
     /// Adds every switch of `other`.
     pub fn union_with(&mut self, other: &SwitchSet) {
         for &s in &other.0 {
-            self.insert(s);
+            self.insert_value(s);
         }
     }
 
@@ -105,27 +120,24 @@ impl SwitchSet {
     }
 
     /// The switches in ascending order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = i64> + '_ {
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Int> + '_ {
         self.0.iter().copied()
     }
 
     /// The switches in ascending order, as the context's `switches` list.
-    pub fn to_vec(&self) -> Vec<i64> {
+    pub fn to_vec(&self) -> Vec<Int> {
         self.0.clone()
     }
 
     /// The switches in ascending order.
-    pub fn as_slice(&self) -> &[i64] {
+    pub fn as_slice(&self) -> &[Int] {
         &self.0
     }
 }
 
 impl<S: Switch> FromIterator<S> for SwitchSet {
     fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> SwitchSet {
-        let mut values: Vec<i64> = iter.into_iter().map(|s| s.value()).collect();
-        values.sort_unstable();
-        values.dedup();
-        SwitchSet(values)
+        SwitchSet::from_values(iter.into_iter().map(|s| Int::from(s.value())))
     }
 }
 
@@ -163,6 +175,14 @@ mod tests {
     fn zero_is_a_switch() {
         let set: SwitchSet = [0].into_iter().collect();
         assert!(set.is_active(0));
+    }
+
+    #[test]
+    fn switches_beyond_i64_are_kept_in_order() {
+        let huge = Int::from(u64::MAX);
+        let set = SwitchSet::from_values([huge, Int::from(-1), Int::from(3), huge]);
+        assert_eq!(set.to_vec(), [Int::from(-1), Int::from(3), huge]);
+        assert!(set.is_active(3) && set.is_active(-1));
     }
 
     #[test]

@@ -1533,3 +1533,62 @@ async fn a_failed_downstream_call_is_a_server_error_with_a_traceback() {
     assert!(traceback.contains("local/main.rs"), "{traceback}");
     assert!(traceback.contains("CallError: "), "{traceback}");
 }
+
+#[tokio::test]
+async fn switches_beyond_i64_are_accepted_and_carried_onwards() {
+    // PySOA accepts any integer as a switch; MessagePack carries up to 2^64-1.
+    let huge = rsoa_protocol::Int::from(u64::MAX);
+    let downstream = Server::builder("downstream")
+        .action_fn("switches", |_: Empty, ctx: ActionContext| async move {
+            ok(json!({"switches": ctx.switches().to_vec()}))
+        })
+        .build()
+        .unwrap();
+    let client = Client::builder()
+        .service(LocalTransport::new(downstream))
+        .build();
+    let server = Server::builder("upstream")
+        .client(client)
+        .action_fn("relay", |_: Empty, ctx: ActionContext| async move {
+            let response = ctx
+                .client()
+                .call_action("downstream", "switches", ())
+                .await?;
+            Ok::<_, ActionError>(Value::Map(response.body))
+        })
+        .build()
+        .unwrap();
+    let mut context = Map::new();
+    context.insert("switches", Value::Array(vec![huge.into(), 3.into()]));
+    context.insert("correlation_id", "c");
+    let body: Value = [
+        (
+            "control",
+            [("continue_on_error", Value::from(false))]
+                .into_iter()
+                .collect(),
+        ),
+        ("context", Value::Map(context)),
+        (
+            "actions",
+            Value::Array(vec![[("action", Value::from("relay"))]
+                .into_iter()
+                .collect()]),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let response = server
+        .handle(IncomingJob::new(
+            Value::from(1),
+            Map::new(),
+            JobBody::Raw(body),
+        ))
+        .await
+        .unwrap();
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    assert_eq!(
+        response.actions[0].body["switches"],
+        Value::Array(vec![3.into(), huge.into()])
+    );
+}
