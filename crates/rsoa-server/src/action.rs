@@ -380,6 +380,8 @@ pub(crate) struct Typed<A> {
     action: A,
     request_schema: Option<Value>,
     checker: Option<Schema>,
+    /// PySOA checks a response against the action's response schema too: a mismatch is the server's bug.
+    response_checker: Option<Schema>,
 }
 
 impl<A: Action> Typed<A> {
@@ -387,10 +389,26 @@ impl<A: Action> Typed<A> {
         let request_schema = action.request_schema();
         Typed {
             checker: request_schema.as_ref().map(Schema::new),
+            response_checker: action.response_schema().as_ref().map(Schema::new),
             action,
             request_schema,
         }
     }
+}
+
+/// PySOA's `ResponseValidationError`, which becomes a `SERVER_ERROR` with its text.
+fn invalid_response(action: &str, errors: &[Error]) -> ActionError {
+    let lines: Vec<String> = errors
+        .iter()
+        .map(|e| {
+            let pointer = e.field.as_deref().unwrap_or("None");
+            format!("{pointer} {}: {}", e.code, e.message)
+        })
+        .collect();
+    ActionError::server_error(format!(
+        "{action} had an invalid response:\n\t{}",
+        lines.join("\n\t")
+    ))
 }
 
 /// Conformity's check of a request body against an action's schema: every error at once, before serde.
@@ -426,8 +444,19 @@ impl<A: Action> RawAction for Typed<A> {
             let body = checked(self.checker.as_ref(), body)?;
             let request: A::Request = rsoa_protocol::from_value(body)?;
             self.action.validate(&request, &ctx)?;
-            let response = self.action.run(request, ctx).await?;
-            response_body(rsoa_protocol::to_value(&response))
+            let name = ctx.action.clone();
+            let response = rsoa_protocol::to_value(&self.action.run(request, ctx).await?);
+            if let (Some(schema), Ok(body)) = (&self.response_checker, &response) {
+                // An empty response (`()`) is the empty map PySOA checks.
+                let errors = match body {
+                    Value::Null => schema.check(&Value::Map(Map::new())),
+                    body => schema.check(body),
+                };
+                if !errors.is_empty() {
+                    return Err(invalid_response(&name, &errors));
+                }
+            }
+            response_body(response)
         })
     }
 

@@ -1592,3 +1592,109 @@ async fn switches_beyond_i64_are_accepted_and_carried_onwards() {
         Value::Array(vec![3.into(), huge.into()])
     );
 }
+
+/// Halves a number, and promises an integer back (which it does not keep for odd numbers).
+struct Halve;
+
+/// A number to halve.
+// Through the re-export, without a dependency on schemars of this crate's own.
+#[derive(Deserialize, rsoa_server::JsonSchema)]
+#[schemars(crate = "rsoa_server::schemars")]
+#[serde(deny_unknown_fields)]
+struct HalveRequest {
+    #[schemars(range(min = 0))]
+    number: i64,
+}
+
+#[derive(Serialize, rsoa_server::JsonSchema)]
+#[schemars(crate = "rsoa_server::schemars")]
+struct Halved {
+    half: serde_json::Value,
+}
+
+impl rsoa_server::Action for Halve {
+    type Request = HalveRequest;
+    type Response = Halved;
+
+    fn request_schema(&self) -> Option<Value> {
+        Some(rsoa_server::conformity::describe::<HalveRequest>())
+    }
+
+    fn response_schema(&self) -> Option<Value> {
+        let mut schema = rsoa_server::conformity::describe::<Halved>();
+        // Promise an integer, as a hand-written Conformity schema would.
+        let contents = schema.as_map_mut().unwrap().get_mut("contents").unwrap();
+        contents
+            .as_map_mut()
+            .unwrap()
+            .insert("half", json_to_value(json!({"type": "integer"})));
+        Some(schema)
+    }
+
+    async fn run(&self, req: HalveRequest, _ctx: ActionContext) -> Result<Halved, ActionError> {
+        let half = if req.number % 2 == 0 {
+            json!(req.number / 2)
+        } else {
+            json!(req.number as f64 / 2.0)
+        };
+        Ok(Halved { half })
+    }
+}
+
+fn json_to_value(json: serde_json::Value) -> Value {
+    rsoa_protocol::to_value(&json).unwrap()
+}
+
+#[tokio::test]
+async fn an_actions_schemas_check_its_request_and_its_response_as_pysoa_does() {
+    let h = TestServer::new(
+        Server::builder("halver")
+            .action("halve", Halve)
+            .build()
+            .unwrap(),
+    );
+    let ok = h.call_action("halve", &json!({"number": 8})).await.unwrap();
+    assert_eq!(ok.body["half"].as_i64(), Some(4));
+    // Every request error at once, in Conformity's words.
+    let err = h
+        .call_action("halve", &json!({"number": -1, "b": 1, "a": 2}))
+        .await
+        .unwrap_err();
+    let got: Vec<(&str, &str)> = err
+        .wire_errors()
+        .iter()
+        .map(|e| (e.code.as_str(), e.message.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("INVALID", "Value not >= 0"),
+            ("UNKNOWN", "Extra keys present: a, b")
+        ]
+    );
+    // A response that breaks the promise is the server's error.
+    let err = h
+        .call_action("halve", &json!({"number": 3}))
+        .await
+        .unwrap_err();
+    let error = err.wire_errors()[0];
+    assert_eq!(error.code.as_str(), "SERVER_ERROR");
+    assert_eq!(
+        error.message,
+        "Internal server error: halve had an invalid response:\n\thalf INVALID: Not an integer"
+    );
+    // introspect reports both schemas.
+    let described = h
+        .call_action("introspect", &json!({"action_name": "halve"}))
+        .await
+        .unwrap();
+    let halve = &described.body["actions"]["halve"];
+    assert_eq!(
+        halve["request_schema"]["contents"]["number"]["gte"].as_i64(),
+        Some(0)
+    );
+    assert_eq!(
+        halve["response_schema"]["contents"]["half"]["type"].as_str(),
+        Some("integer")
+    );
+}
