@@ -5,7 +5,7 @@
 //!   installed.
 //! - `interop`: the interoperability cases against the real Python PySOA 1.4.9, both directions, over a Redis this
 //!   task starts (it sets up a Python virtualenv under `target/interop-venv` the first time).
-//! - `bench <codec|local|redis|pysoa|pysoa-backlog>`: the benchmarks, in release mode, each reporting rsoa beside a baseline
+//! - `bench <codec|local|redis|pysoa|pysoa-backlog|observability>`: the benchmarks, in release mode, each reporting rsoa beside a baseline
 //!   measured in the same run.
 //! - `fuzz [seconds]`: a bounded coverage-guided run of the decoder fuzz targets (needs `cargo install cargo-fuzz`).
 
@@ -24,7 +24,7 @@ fn main() -> ExitCode {
         Some("bench") => bench(args.get(1).map(String::as_str)),
         Some("fuzz") => fuzz(args.get(1).map(String::as_str)),
         _ => {
-            eprintln!("usage: cargo xtask <ci | interop | bench <codec|local|redis|pysoa|pysoa-backlog> | fuzz [seconds]>");
+            eprintln!("usage: cargo xtask <ci | interop | bench <codec|local|redis|pysoa|pysoa-backlog|observability> | fuzz [seconds]>");
             return ExitCode::from(2);
         }
     };
@@ -109,9 +109,10 @@ fn bench(which: Option<&str>) -> Result {
         }
         Some("pysoa") => bench_pysoa(false)?,
         Some("pysoa-backlog") => bench_pysoa(true)?,
+        Some("observability") => bench_observability()?,
         other => {
             return Err(format!(
-                "unknown benchmark {other:?}; choose codec, local, redis, pysoa or pysoa-backlog"
+                "unknown benchmark {other:?}; choose codec, local, redis, pysoa, pysoa-backlog or observability"
             )
             .into())
         }
@@ -465,6 +466,117 @@ fn cpu_seconds(pid: u32, ticks_per_second: f64) -> Result<f64> {
             .map_err(|e| format!("/proc stat: {e}"))?)
     };
     Ok((field(11)? + field(12)?) / ticks_per_second)
+}
+
+/// Rounds of `bench observability`: each runs every workload on both deployments, one after the other.
+const OBSERVABILITY_ROUNDS: usize = 7;
+
+/// `cargo xtask bench observability`: the example service as a user runs it, with the runner's default logging
+/// (`--log-level info`, request logs at their default levels) and metrics served to Prometheus, against the same
+/// service with both off, side by side on one Redis; sequential calls (p50) and a saturated backlog (calls/s),
+/// and server CPU per call, alternating between the two every round. Target: at most 5 % worse with them on.
+fn bench_observability() -> Result {
+    let sh = shell()?;
+    cmd!(
+        sh,
+        "cargo build --quiet --locked --release -p examples --bin example-service -p interop --bin bench-client --bin bench-backlog"
+    )
+    .run()?;
+    let root = sh.current_dir();
+    let target = root.join("target/release");
+    let (_redis, port) = start_redis()?;
+    let port_text = port.to_string();
+    let ticks: f64 = cmd!(sh, "getconf CLK_TCK")
+        .read()?
+        .trim()
+        .parse()
+        .map_err(|e| format!("getconf CLK_TCK: {e}"))?;
+    let hosts = format!("[\"127.0.0.1:{port}\"]");
+    let mut deployments = Vec::new();
+    for (service, observed) in [("quiet", false), ("observed", true)] {
+        let mut c = Command::new(target.join("example-service"));
+        c.arg("--settings")
+            .arg(root.join("examples/example-service.toml"))
+            .args(["--log-format", "json"])
+            .env(
+                "RSOA_TRANSPORT__KWARGS__BACKEND_LAYER_KWARGS__HOSTS",
+                &hosts,
+            )
+            .env(
+                "RSOA_CLIENT_ROUTING__LEDGER__TRANSPORT__KWARGS__BACKEND_LAYER_KWARGS__HOSTS",
+                &hosts,
+            )
+            .env("RSOA_EXTRA__SERVICE_NAME", service);
+        if observed {
+            c.env(
+                "RSOA_METRICS__PROMETHEUS",
+                format!("127.0.0.1:{}", free_port()?),
+            );
+        } else {
+            // Only the runner's own lines (it says when it serves); no request logs, no metrics recorder.
+            c.args(["--log-level", "off,rsoa_standalone=info"]);
+        }
+        let child = start_serving(c, service, &format!("bench-observability-{service}"))?;
+        deployments.push((service, child));
+    }
+    let mut p50 = [Vec::new(), Vec::new()];
+    let mut seq_cpu = [Vec::new(), Vec::new()];
+    let mut rate = [Vec::new(), Vec::new()];
+    let mut sat_cpu = [Vec::new(), Vec::new()];
+    const SEQUENTIAL_CALLS: usize = 3_000;
+    for _ in 0..OBSERVABILITY_ROUNDS {
+        for (i, (service, child)) in deployments.iter().enumerate() {
+            let pid = child.0.id();
+            let calls = SEQUENTIAL_CALLS.to_string();
+            let before = cpu_seconds(pid, ticks)?;
+            let line = cmd!(
+                sh,
+                "{target}/bench-client {port_text} {service} 8 1 {calls}"
+            )
+            .read()?;
+            let cpu = cpu_seconds(pid, ticks)? - before;
+            let number = |line: &str, key| {
+                json_number(line, key).ok_or_else(|| format!("no {key} in {line:?}"))
+            };
+            p50[i].push(number(&line, "p50_us")?);
+            seq_cpu[i].push(cpu / (SEQUENTIAL_CALLS + 20) as f64 * 1e6);
+            let backlog = BACKLOG_CALLS.to_string();
+            let before = cpu_seconds(pid, ticks)?;
+            let line = cmd!(
+                sh,
+                "{target}/bench-backlog {port_text} {service} 8 {backlog}"
+            )
+            .read()?;
+            let cpu = cpu_seconds(pid, ticks)? - before;
+            rate[i].push(number(&line, "calls_per_sec")?);
+            sat_cpu[i].push(cpu / BACKLOG_CALLS as f64 * 1e6);
+        }
+    }
+    let [quiet_p50, observed_p50] = p50.map(median);
+    let [quiet_seq_cpu, observed_seq_cpu] = seq_cpu.map(median);
+    let [quiet_rate, observed_rate] = rate.map(median);
+    let [quiet_sat_cpu, observed_sat_cpu] = sat_cpu.map(median);
+    println!("\nThe example service with default logging and metrics (Prometheus) on, against both off; medians of {OBSERVABILITY_ROUNDS} alternating rounds:\n");
+    println!("| workload | off | on | on / off |");
+    println!("|---|---:|---:|---:|");
+    println!(
+        "| sequential p50 µs | {quiet_p50:.1} | {observed_p50:.1} | {:.3}x |",
+        observed_p50 / quiet_p50
+    );
+    println!(
+        "| sequential server CPU µs/call | {quiet_seq_cpu:.1} | {observed_seq_cpu:.1} | {:.3}x |",
+        observed_seq_cpu / quiet_seq_cpu
+    );
+    println!(
+        "| saturated calls/s | {quiet_rate:.0} | {observed_rate:.0} | {:.3}x |",
+        observed_rate / quiet_rate
+    );
+    println!(
+        "| saturated server CPU µs/call | {quiet_sat_cpu:.1} | {observed_sat_cpu:.1} | {:.3}x |",
+        observed_sat_cpu / quiet_sat_cpu
+    );
+    println!("\ntarget: sequential p50 at most 1.05x, saturated calls/s at least 1/1.05x of off");
+    Ok(())
 }
 
 /// How many times `bench pysoa` runs every workload.

@@ -32,6 +32,7 @@
 mod action;
 mod builtin;
 pub mod conformity;
+pub mod metric;
 mod middleware;
 mod panic;
 mod request_log;

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rsoa_client::Client;
 use rsoa_protocol::{
@@ -17,6 +17,7 @@ use tokio::sync::Semaphore;
 
 use crate::action::{FnAction, JobState, Typed};
 use crate::builtin::{AsyncCheck, HealthCheck};
+use crate::metric;
 use crate::middleware::{ActionNext, JobNext, ServerMiddleware};
 use crate::panic::{CatchPanic, Panicked};
 use crate::request_log::{Censored, LogLevel};
@@ -363,6 +364,7 @@ impl ServerInner {
     }
 
     async fn process(self: &Arc<Self>, job: IncomingJob) -> Option<JobResponse> {
+        let started = Instant::now();
         let IncomingJob {
             request_id,
             meta,
@@ -371,14 +373,13 @@ impl ServerInner {
         } = job;
         let request = match body {
             JobBody::Typed(job) if job.actions.is_empty() => {
-                let suppress = job.control.suppress_response;
-                return (!suppress).then(|| {
-                    JobResponse::from_errors(vec![WireError::new(
-                        ErrorCode::INVALID,
-                        "List is shorter than 1",
-                    )
-                    .with_field("actions")])
-                });
+                let response = JobResponse::from_errors(vec![WireError::new(
+                    ErrorCode::INVALID,
+                    "List is shorter than 1",
+                )
+                .with_field("actions")]);
+                metric::job_done(&response, started);
+                return (!job.control.suppress_response).then_some(response);
             }
             JobBody::Typed(job) => job,
             JobBody::Raw(value) => {
@@ -391,7 +392,9 @@ impl ServerInner {
                     Ok(job) => job,
                     Err(errors) => {
                         tracing::debug!(service = %self.name, ?errors, "invalid job request");
-                        return (!suppress).then(|| JobResponse::from_errors(errors));
+                        let response = JobResponse::from_errors(errors);
+                        metric::job_done(&response, started);
+                        return (!suppress).then_some(response);
                     }
                 }
             }
@@ -435,6 +438,7 @@ impl ServerInner {
                 )])
             }
         };
+        metric::job_done(&response, started);
         (!suppress).then_some(response)
     }
 
@@ -477,7 +481,10 @@ impl ServerInner {
                 middleware: &self.middleware,
             };
             let run = CatchPanic::new(next.run(request, &ctx));
-            let response = match within(envelope.deadline, run).await {
+            let started = Instant::now();
+            let outcome = within(envelope.deadline, run).await;
+            metric::action_done(&ctx.action, started);
+            let response = match outcome {
                 Some(Ok(response)) => response,
                 Some(Err(panicked)) => ActionResponse::with_errors(
                     ctx.action_name().to_owned(),
@@ -506,6 +513,7 @@ impl ServerInner {
                 .take()
             {
                 // An action failed the whole job: only its errors are reported.
+                metric::job_error();
                 return JobResponse::from_errors(errors);
             }
             let failed = !response.errors.is_empty();

@@ -47,6 +47,7 @@ mod supervise;
 mod watchdog;
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -62,7 +63,8 @@ use rsoa_transport_redis::{
 pub use watchdog::BLOCKED_EXIT_CODE;
 
 pub use settings::{
-    ClientRoute, Harakiri, Settings, SettingsError, Supervisor, TransportSettings, ENV_PREFIX,
+    ClientRoute, Harakiri, MetricsSettings, Settings, SettingsError, Supervisor, TransportSettings,
+    ENV_PREFIX,
 };
 
 #[cfg(feature = "mimalloc")]
@@ -200,6 +202,9 @@ where
         .build()
         .map_err(|e| Error::Process(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async move {
+        if let Some(address) = settings.metrics.prometheus {
+            install_prometheus(address, worker_number)?;
+        }
         let backend = RedisBackend::connect(settings.transport.kwargs.clone()).await?;
         let (client, mut backends) =
             client_sharing(&settings.client_routing, Some(&backend)).await?;
@@ -248,6 +253,29 @@ where
         backend.close().await;
         Ok(outcome)
     })
+}
+
+/// Installs the Prometheus exporter as the process's metrics recorder, listening on `address` (plus the worker's
+/// number less one, under `--workers`). Runs inside the runtime, which serves the scrapes.
+fn install_prometheus(address: SocketAddr, worker_number: Option<u16>) -> Result<(), Error> {
+    let mut address = address;
+    if let Some(n) = worker_number {
+        let port = address
+            .port()
+            .checked_add(n.saturating_sub(1))
+            .ok_or_else(|| {
+                Error::Process(format!(
+                    "metrics.prometheus: no port for worker {n} after {address}"
+                ))
+            })?;
+        address.set_port(port);
+    }
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .with_http_listener(address)
+        .install()
+        .map_err(|e| Error::Process(format!("metrics.prometheus {address}: {e}")))?;
+    tracing::info!(%address, "serving metrics for Prometheus at /metrics");
+    Ok(())
 }
 
 /// A client for every service of a `client_routing` map; services with the same Redis settings share one backend

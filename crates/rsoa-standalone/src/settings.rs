@@ -160,9 +160,23 @@ pub struct Settings {
     /// Keys whose values are censored in those logs, beside PySOA's list of sensitive keys.
     #[serde(default)]
     pub extra_fields_to_redact: Vec<String>,
+    /// Where the process's metrics go.
+    #[serde(default)]
+    pub metrics: MetricsSettings,
     /// Free-form settings of the service itself.
     #[serde(default)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Where the process's metrics (`rsoa_server::metric`, `rsoa_transport_redis::metric`) go.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct MetricsSettings {
+    /// Serve them in Prometheus' text format at `http://ADDRESS/metrics`, e.g. `"0.0.0.0:9464"`. With
+    /// `--workers N`, worker `i` (from 1) listens on the port plus `i - 1`, so that each is scraped on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<std::net::SocketAddr>,
 }
 
 /// The defaults; those the server has are read from `ServerSettings::default()`, so they are stated once.

@@ -16,6 +16,7 @@ use fred::types::{ClusterHash, CustomCommand, Key};
 use rsoa_transport::{BoxFuture, Error as TransportError};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::metric::Side;
 use crate::replies::{Replies, ReplySettings};
 use crate::ring::{reply_master_index, RoundRobin};
 use crate::settings::{BackendSettings, BackendType, ConnectionSettings};
@@ -1108,6 +1109,8 @@ impl BackendInner {
         if !busy {
             return self.push(master, key, ttl_seconds, frame, deadline).await;
         }
+        let started = Instant::now();
+        let size = frame.len();
         let (done, outcome) = oneshot::channel();
         let queued = Queued {
             key: key.to_owned(),
@@ -1119,7 +1122,10 @@ impl BackendInner {
             return Err(TransportError::Closed);
         }
         match outcome.await {
-            Ok(Pushed::Yes) => Ok(()),
+            Ok(Pushed::Yes) => {
+                Side::of_queue(key).sent(started, size);
+                Ok(())
+            }
             Ok(Pushed::QueueFull) => self.push(master, key, ttl_seconds, frame, deadline).await,
             Ok(Pushed::Failed(e)) => Err(Box::pin(self.push_failed(master, &e)).await),
             Err(_) => Err(TransportError::Closed),
@@ -1146,11 +1152,16 @@ impl BackendInner {
             frame: &frame,
         };
         let mut attempt = 0_u32;
+        let side = Side::of_queue(key);
         loop {
             match m.push_one(settings.queue_capacity, &push).await {
-                Ok(true) => return Ok(()),
+                Ok(true) => {
+                    side.sent(started, frame.len());
+                    return Ok(());
+                }
                 Ok(false) => {
                     if attempt >= settings.queue_full_retries {
+                        side.queue_full();
                         return Err(TransportError::QueueFull {
                             queue: key.to_owned(),
                         });
@@ -1163,10 +1174,12 @@ impl BackendInner {
                         d.saturating_duration_since(Instant::now())
                     });
                     if pause > budget_left || pause > deadline_left {
+                        side.queue_full();
                         return Err(TransportError::QueueFull {
                             queue: key.to_owned(),
                         });
                     }
+                    side.queue_full_retry();
                     tracing::warn!(
                         queue = key,
                         attempt,

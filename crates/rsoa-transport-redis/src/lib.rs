@@ -34,6 +34,7 @@ mod backend;
 mod client;
 mod frame;
 mod message;
+pub mod metric;
 mod replies;
 mod ring;
 mod server;

@@ -129,7 +129,10 @@ impl Waiter {
         match tokio::time::timeout_at(deadline, self.frames.recv()).await {
             Ok(Some(delivery)) => delivery,
             Ok(None) => Err(TransportError::Closed),
-            Err(_) => Err(TransportError::Timeout(wait)),
+            Err(_) => {
+                metrics::counter!(crate::metric::RECEIVE_TIMEOUT).increment(1);
+                Err(TransportError::Timeout(wait))
+            }
         }
     }
 }

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use crate::backend::{lock, BlockingConnection, Popped, RedisBackend};
 use crate::frame::{self, ProtocolVersion};
 use crate::message::{self, EncodeError};
+use crate::metric;
 use crate::ring::{service_queue_key, KEY_PREFIX};
 
 /// How long one blocking pop waits at most, so that receivers notice a shutdown quickly.
@@ -310,16 +311,17 @@ struct Answer {
 /// Checks and decodes a popped request; logs and drops anything a server should not run.
 fn accept(shared: &Shared, bytes: &Bytes) -> Accepted {
     let service = &shared.service;
-    let drop_it = |why: &str| {
+    let drop_it = |kind: &'static str, why: &str| {
         tracing::warn!(%service, size = bytes.len(), reason = why, "dropping a message from the service queue");
+        metric::dropped(kind);
         Accepted::Dropped
     };
     let parsed = match frame::parse(bytes) {
         Ok(parsed) => parsed,
-        Err(e) => return drop_it(&e.to_string()),
+        Err(e) => return drop_it("malformed", &e.to_string()),
     };
     if parsed.chunk_count.is_some() {
-        return drop_it("requests cannot be chunked");
+        return drop_it("chunked", "requests cannot be chunked");
     }
     let serializer = message::serializer_for(parsed.content_type, shared.default);
     let (decoded, undecodable) = match message::decode(parsed.payload, parsed.version, serializer) {
@@ -328,21 +330,28 @@ fn accept(shared: &Shared, bytes: &Bytes) -> Accepted {
             // The envelope can be read though the body cannot (a JSON integer beyond 64 bits): the caller hears
             // why instead of waiting for its timeout.
             Some(decoded) => (decoded, Some(e)),
-            None => return drop_it(&e),
+            None => return drop_it("malformed", &e),
         },
     };
     let mut decoded = decoded;
     if message::expiry(&decoded.meta).is_some_and(|at| at < message::now()) {
         tracing::debug!(%service, "dropping an expired request");
+        metric::dropped("expired");
         return Accepted::Dropped;
     }
     let Some(reply_to) = decoded.meta.get("reply_to").and_then(Value::as_str) else {
-        return drop_it("the request has no meta.reply_to to answer to");
+        return drop_it(
+            "no_reply_to",
+            "the request has no meta.reply_to to answer to",
+        );
     };
     if reply_to.starts_with("service.") && !reply_to.contains('!') {
         // A service's request queue: answering there would hand the response to that service as a request, and
         // an answer to it back again, for ever.
-        return drop_it("meta.reply_to names a service request queue, not a reply queue");
+        return drop_it(
+            "reply_to_service_queue",
+            "meta.reply_to names a service request queue, not a reply queue",
+        );
     }
     let reply = Reply {
         key: [KEY_PREFIX, reply_to].concat(),
@@ -476,6 +485,7 @@ async fn send_reply(
             let (code, message) = match failure {
                 EncodeError::TooLarge { size, .. } => {
                     tracing::error!(service = %shared.service, size, "response too large");
+                    metrics::counter!(metric::RESPONSE_TOO_LARGE).increment(1);
                     (
                         ErrorCode::RESPONSE_TOO_LARGE,
                         "Could not send the response because it was too large",
@@ -483,6 +493,7 @@ async fn send_reply(
                 }
                 EncodeError::NotSerializable(e) => {
                     tracing::error!(service = %shared.service, error = %e, "response not serializable");
+                    metrics::counter!(metric::RESPONSE_NOT_SERIALIZABLE).increment(1);
                     (
                         ErrorCode::RESPONSE_NOT_SERIALIZABLE,
                         "Could not send the response because it failed to serialize",
@@ -518,6 +529,7 @@ async fn send_reply(
         Err(frames) => frames,
     };
     // A chunked response's frames go one after another, in order.
+    metrics::histogram!(metric::CHUNK_COUNT).record(frames.len() as f64);
     for frame in frames {
         inner
             .push(master, &reply.key, ttl, Bytes::from(frame), None)

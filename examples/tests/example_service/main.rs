@@ -578,3 +578,45 @@ fn requests_and_responses_are_logged_censored_at_the_configured_levels() {
     );
     stop_cleanly(&mut child);
 }
+
+/// The body of `GET /metrics` from the Prometheus endpoint at `port`, once it answers.
+fn scrape(port: u16) -> String {
+    use std::io::{Read, Write};
+    support::wait_for("the metrics endpoint", || {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        stream
+            .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .ok()?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text).ok()?;
+        text.starts_with("HTTP/1.").then_some(text)
+    })
+}
+
+#[test]
+fn metrics_are_served_for_prometheus_under_pysoas_names() {
+    let redis = support::redis(&[]);
+    let metrics_port = support::free_port();
+    let address = format!("127.0.0.1:{metrics_port}");
+    let mut child = start_on(redis.port, &[], &[("RSOA_METRICS__PROMETHEUS", &address)]);
+    let logs = Logs::of(&mut child);
+    logs.next("serving");
+    assert_eq!(square_over_redis(redis.port), Some(49));
+    // Prometheus' text format; PySOA's dotted names with the dots made underscores.
+    let body = support::wait_for("the call's metrics", || {
+        let text = scrape(metrics_port);
+        text.contains("server_jobs{outcome=\"success\"}")
+            .then_some(text)
+    });
+    assert!(body.contains("# TYPE server_jobs counter"), "{body}");
+    assert!(
+        body.contains("server_actions{action=\"square\",outcome=\"success\"} 1"),
+        "{body}"
+    );
+    assert!(
+        body.contains("server_transport_redis_gateway_send_message_size"),
+        "{body}"
+    );
+    assert!(body.contains("server_job_duration"), "{body}");
+    stop_cleanly(&mut child);
+}

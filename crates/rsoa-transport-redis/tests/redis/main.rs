@@ -941,3 +941,126 @@ async fn batched_pops_use_blmpop_and_fall_back_without_it() {
         assert_eq!(stats.contains("cmdstat_blmpop:calls="), blmpop, "{stats}");
     }
 }
+
+/// Each metric's name and labels (`k=v`, sorted) with its value: a counter's count, a histogram's samples.
+fn metric_values(
+    recorder: &metrics_util::debugging::DebuggingRecorder,
+) -> Vec<(String, Vec<String>, u64)> {
+    use metrics_util::debugging::DebugValue;
+    recorder
+        .snapshotter()
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, _, _, value)| {
+            let key = key.key();
+            let mut labels: Vec<String> = key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            labels.sort();
+            let value = match value {
+                DebugValue::Counter(n) => n,
+                DebugValue::Histogram(samples) => samples.len() as u64,
+                DebugValue::Gauge(g) => g.into_inner() as u64,
+            };
+            (key.name().to_owned(), labels, value)
+        })
+        .collect()
+}
+
+#[test]
+fn the_transport_counts_sends_drops_and_timeouts_under_pysoas_names() {
+    let redis = redis(&[]);
+    let port = redis.port;
+    let recorder = metrics_util::debugging::DebuggingRecorder::new();
+    // A recorder of this thread's, and a runtime on this thread: what this test records is its own.
+    metrics::with_local_recorder(&recorder, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let running =
+                Served::start(service("svc"), settings(&[port]), settings(&[port])).await;
+            let response = running
+                .client
+                .call_action("svc", "square", &json!({"number": 3}))
+                .await
+                .unwrap();
+            assert_eq!(response.body["square"].as_i64(), Some(9));
+            let key = service_queue_key("svc");
+            push_raw(port, &key, b"\xc1\xc1");
+            let expired = r#"pysoa-redis/3//content-type:application/json;{"request_id": 1, "meta": {"reply_to": "service.x!1", "__expiry__": 1.0}, "body": {}}"#;
+            push_raw(port, &key, expired.as_bytes());
+            // Nobody serves `nobody`: the call times out.
+            let lost = Client::builder()
+                .service(
+                    RedisClientTransport::new(
+                        &RedisBackend::connect(settings(&[port])).await.unwrap(),
+                        "nobody",
+                    )
+                    .unwrap(),
+                )
+                .build();
+            let timed_out = lost
+                .call_action("nobody", "x", ())
+                .timeout(Duration::from_secs(1))
+                .await;
+            assert!(matches!(timed_out, Err(CallError::Timeout { .. })), "{timed_out:?}");
+            // The server has taken both bad messages once its queue is empty and the next call is answered.
+            let deadline = tokio::time::Instant::now() + DEADLINE;
+            while llen(port, &key) > 0 {
+                assert!(tokio::time::Instant::now() < deadline, "the server never took the bad messages");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            running
+                .client
+                .call_action("svc", "square", &json!({"number": 4}))
+                .await
+                .unwrap();
+            running.stop().await;
+        });
+    });
+    let values = metric_values(&recorder);
+    let value = |name: &str, labels: &[&str]| {
+        values
+            .iter()
+            .find(|(n, l, _)| n == name && l.iter().map(String::as_str).eq(labels.iter().copied()))
+            .map_or(0, |(_, _, v)| *v)
+    };
+    assert!(
+        value("client.transport.redis_gateway.send", &[]) >= 2,
+        "{values:?}"
+    );
+    assert!(
+        value("client.transport.redis_gateway.send.message_size", &[]) >= 2,
+        "{values:?}"
+    );
+    assert!(
+        value("server.transport.redis_gateway.send", &[]) >= 2,
+        "{values:?}"
+    );
+    assert_eq!(
+        value(
+            "server.transport.redis_gateway.receive.dropped",
+            &["reason=malformed"]
+        ),
+        1,
+        "{values:?}"
+    );
+    assert_eq!(
+        value(
+            "server.transport.redis_gateway.receive.dropped",
+            &["reason=expired"]
+        ),
+        1,
+        "{values:?}"
+    );
+    assert_eq!(
+        value("client.transport.redis_gateway.receive.error.timeout", &[]),
+        1,
+        "{values:?}"
+    );
+    assert_eq!(value("server.jobs", &["outcome=success"]), 2, "{values:?}");
+}
