@@ -44,14 +44,7 @@ pub(crate) fn job_done(response: &JobResponse, started: Instant) {
         error_seen(&error.code, "job");
     }
     for action in &response.actions {
-        let outcome = if action.errors.is_empty() {
-            "success"
-        } else {
-            failed = true;
-            "error"
-        };
-        metrics::counter!(ACTIONS, "action" => action.action.clone(), "outcome" => outcome)
-            .increment(1);
+        failed |= !action.errors.is_empty();
         for error in &action.errors {
             error_seen(&error.code, "action");
         }
@@ -78,11 +71,13 @@ pub(crate) fn job_error() {
     metrics::counter!(JOB_ERROR).increment(1);
 }
 
-/// Records how long an action ran.
-pub(crate) fn action_done(action: &Arc<str>, started: Instant) {
-    let action = SharedString::from_shared(action.clone());
-    metrics::histogram!(ACTION_DURATION, "action" => action)
-        .record(started.elapsed().as_secs_f64());
+/// Records an action's run: how long, and whether it failed. The name is shared, not copied.
+pub(crate) fn action_done(action: &Arc<str>, started: Instant, failed: bool) {
+    let seconds = started.elapsed().as_secs_f64();
+    let name = SharedString::from_shared(action.clone());
+    metrics::histogram!(ACTION_DURATION, "action" => name.clone()).record(seconds);
+    let outcome = if failed { "error" } else { "success" };
+    metrics::counter!(ACTIONS, "action" => name, "outcome" => outcome).increment(1);
 }
 
 #[cfg(test)]
@@ -185,6 +180,8 @@ mod tests {
         assert_eq!(
             counters,
             [
+                // An action that fails the whole job failed too.
+                c("server.actions", &["action=abort", "outcome=error"], 1),
                 c("server.actions", &["action=fail", "outcome=error"], 1),
                 c("server.actions", &["action=ok", "outcome=success"], 2),
                 c("server.actions", &["action=panic", "outcome=error"], 1),

@@ -1,5 +1,6 @@
 //! The [`Server`]: actions, middleware and settings, and how a job is run.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -284,6 +285,21 @@ pub(crate) fn panic_error(panicked: Panicked) -> WireError {
     .with_traceback(panicked.traceback)
 }
 
+/// A job's request as it came: the raw body, or a typed one written out.
+fn as_it_came(job: &IncomingJob) -> Cow<'_, Value> {
+    match &job.body {
+        JobBody::Raw(value) => Cow::Borrowed(value),
+        JobBody::Typed(job) => Cow::Owned(job.to_value()),
+    }
+}
+
+/// What a job keeps to log its request again should it fail.
+enum Kept {
+    Nothing,
+    Source(rsoa_transport::Source),
+    Value(Value),
+}
+
 /// Python's truth value of a decoded value: what `if value:` decides.
 fn python_truth(value: &Value) -> bool {
     match value {
@@ -338,26 +354,38 @@ impl ServerInner {
         if !success.enabled() && !error.enabled() {
             return self.process(job).await;
         }
-        // Logging is on: PySOA logs the request as it came, before it is checked.
-        let request = match &job.body {
-            JobBody::Raw(value) => value.clone(),
-            JobBody::Typed(job) => job.to_value(),
-        };
         let extra = &settings.extra_fields_to_redact;
-        let shown = |value| Censored { value, extra };
+        // PySOA logs the request as it came, before it is checked.
         if success.enabled() {
-            success.log("Job request", "request", &shown(&request));
+            let value = &as_it_came(&job);
+            success.log("Job request", "request", &Censored { value, extra });
         }
+        // A failed job's request is logged again at the error level when the success level hid it: from the
+        // message it came in, decoded again then (no copy of every request that succeeds), or else a copy.
+        let relog = error.enabled() && error > success && !success.enabled();
+        let kept = match (relog, &job.source) {
+            (false, _) => Kept::Nothing,
+            (true, Some(source)) => Kept::Source(source.clone()),
+            (true, None) => Kept::Value(as_it_came(&job).into_owned()),
+        };
         let response = self.process(job).await;
         if let Some(response) = &response {
             let failed = !response.errors.is_empty()
                 || response.actions.iter().any(|a| !a.errors.is_empty());
             let level = if failed { error } else { success };
             if level.enabled() {
-                if failed && error > success && !success.enabled() {
-                    error.log("Job request", "request", &shown(&request));
+                if failed {
+                    let request = match kept {
+                        Kept::Nothing => None,
+                        Kept::Source(source) => source.body(),
+                        Kept::Value(value) => Some(value),
+                    };
+                    if let Some(value) = &request {
+                        error.log("Job request", "request", &Censored { value, extra });
+                    }
                 }
-                level.log("Job response", "response", &shown(&response.to_value(true)));
+                let value = &response.to_value(true);
+                level.log("Job response", "response", &Censored { value, extra });
             }
         }
         response
@@ -483,7 +511,8 @@ impl ServerInner {
             let run = CatchPanic::new(next.run(request, &ctx));
             let started = Instant::now();
             let outcome = within(envelope.deadline, run).await;
-            metric::action_done(&ctx.action, started);
+            let failed = !matches!(&outcome, Some(Ok(response)) if response.errors.is_empty());
+            metric::action_done(&ctx.action, started, failed);
             let response = match outcome {
                 Some(Ok(response)) => response,
                 Some(Err(panicked)) => ActionResponse::with_errors(

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use rsoa_codec::Serializer;
 use rsoa_protocol::{Error as WireError, ErrorCode, JobResponse, Map, Value};
 use rsoa_transport::{
-    BoxFuture, Error, IncomingJob, JobBody, ReceivedJob, ReplyHandle, ServerTransport,
+    BoxFuture, Error, IncomingJob, JobBody, ReceivedJob, ReplyHandle, ServerTransport, Source,
 };
 use tokio::sync::mpsc;
 
@@ -372,8 +372,32 @@ fn accept(shared: &Shared, bytes: &Bytes) -> Accepted {
             response: JobResponse::from_errors(vec![error]),
         });
     }
-    let job = IncomingJob::new(decoded.request_id, decoded.meta, JobBody::Raw(decoded.body));
+    let body_of = if serializer.mime_type() == "application/json" {
+        json_body
+    } else {
+        msgpack_body
+    };
+    let source = Source::new(bytes.slice_ref(parsed.payload), body_of);
+    let job = IncomingJob::new(decoded.request_id, decoded.meta, JobBody::Raw(decoded.body))
+        .with_source(source);
     Accepted::Job(ReceivedJob::new(job, ReplyHandle::new(reply)))
+}
+
+/// The body of a MessagePack envelope, decoded again (for [`Source`]).
+fn msgpack_body(payload: &[u8]) -> Option<Value> {
+    envelope_body(payload, "application/msgpack")
+}
+
+/// The body of a JSON envelope, decoded again (for [`Source`]).
+fn json_body(payload: &[u8]) -> Option<Value> {
+    envelope_body(payload, "application/json")
+}
+
+fn envelope_body(payload: &[u8], mime_type: &str) -> Option<Value> {
+    match rsoa_codec::by_mime_type(mime_type)?.decode(payload).ok()? {
+        Value::Map(mut envelope) => envelope.remove("body"),
+        _ => None,
+    }
 }
 
 /// Sends the answer [`accept`] gave a request in place of a job.

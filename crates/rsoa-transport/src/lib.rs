@@ -157,6 +157,8 @@ pub struct IncomingJob {
     pub meta: Arc<Map>,
     /// The job itself.
     pub body: JobBody,
+    /// The message the job was decoded from, if the transport kept it.
+    pub source: Option<Source>,
 }
 
 impl IncomingJob {
@@ -166,7 +168,50 @@ impl IncomingJob {
             request_id,
             meta: meta.into(),
             body,
+            source: None,
         }
+    }
+
+    /// The same job, with the message it was decoded from.
+    #[must_use]
+    pub fn with_source(mut self, source: Source) -> IncomingJob {
+        self.source = Some(source);
+        self
+    }
+}
+
+/// The message a job was decoded from, shared rather than copied (a transport's receive buffer), and how to decode
+/// its body again: what lets a server show a failed job's request as it came (PySOA logs it again at its error
+/// level) without keeping a decoded copy of every request that succeeds.
+#[derive(Clone)]
+pub struct Source {
+    payload: bytes::Bytes,
+    body: fn(&[u8]) -> Option<Value>,
+}
+
+impl Source {
+    /// A message's `payload`, and `body`, which decodes the job's body from it.
+    pub fn new(payload: bytes::Bytes, body: fn(&[u8]) -> Option<Value>) -> Source {
+        Source { payload, body }
+    }
+
+    /// The job's body, decoded again; `None` if it cannot be.
+    pub fn body(&self) -> Option<Value> {
+        (self.body)(&self.payload)
+    }
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Source")
+            .field("bytes", &self.payload.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for Source {
+    fn eq(&self, other: &Source) -> bool {
+        self.payload == other.payload
     }
 }
 

@@ -620,3 +620,30 @@ fn metrics_are_served_for_prometheus_under_pysoas_names() {
     assert!(body.contains("server_job_duration"), "{body}");
     stop_cleanly(&mut child);
 }
+
+#[test]
+fn a_failed_jobs_request_is_logged_again_from_the_message_it_came_in() {
+    let redis = support::redis(&[]);
+    // Default levels: successes at DEBUG (filtered out by the runner's `info`), failures at INFO.
+    let mut child = start_on(redis.port, &[], &[]);
+    let logs = Logs::of(&mut child);
+    logs.next("serving");
+    let (runtime, client) = example_client(redis.port);
+    let body = serde_json::json!({"password": "hunter2", "city": "Oslo"});
+    let failed =
+        runtime.block_on(async { client.call_action("example", "no_such_action", &body).await });
+    assert!(failed.is_err());
+    let request = logs.next("Job request");
+    assert_eq!(request["level"], "INFO", "{request}");
+    let logged = request["fields"]["request"]
+        .as_str()
+        .expect("logged as JSON text");
+    assert!(logged.contains(r#""action":"no_such_action""#), "{logged}");
+    assert!(logged.contains(r#""password":"**********""#), "{logged}");
+    assert!(
+        logged.contains(r#""city":"Oslo""#) && !logged.contains("hunter2"),
+        "{logged}"
+    );
+    logs.next("Job response");
+    stop_cleanly(&mut child);
+}
