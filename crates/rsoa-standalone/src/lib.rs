@@ -53,7 +53,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use rsoa_client::Client;
 use rsoa_server::{HealthReport, ServeOutcome, ServerBuilder, ServerSettings, Watch};
 use rsoa_transport_redis::{
@@ -63,8 +63,8 @@ use rsoa_transport_redis::{
 pub use watchdog::BLOCKED_EXIT_CODE;
 
 pub use settings::{
-    ClientRoute, Harakiri, MetricsSettings, Settings, SettingsError, Supervisor, TransportSettings,
-    ENV_PREFIX,
+    ClientRoute, Harakiri, LogFormat, LoggingSettings, MetricsSettings, Settings, SettingsError,
+    Supervisor, TransportSettings, ENV_PREFIX,
 };
 
 #[cfg(feature = "mimalloc")]
@@ -89,22 +89,13 @@ pub struct Cli {
     /// `heartbeat_file`).
     #[arg(long, value_name = "N", hide = true)]
     pub worker_number: Option<u16>,
-    /// The log filter, in `tracing_subscriber::EnvFilter` syntax (`info`, `warn,rsoa_server=debug`, …).
-    #[arg(long, value_name = "FILTER", default_value = "info")]
-    pub log_level: String,
-    /// How log lines are written.
-    #[arg(long, value_enum, default_value_t = LogFormat::Human)]
-    pub log_format: LogFormat,
-}
-
-/// How log lines are written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-#[non_exhaustive]
-pub enum LogFormat {
-    /// One readable line per event.
-    Human,
-    /// One JSON object per event.
-    Json,
+    /// The log filter, in `tracing_subscriber::EnvFilter` syntax (`info`, `warn,rsoa_server=debug`, …); wins over
+    /// `logging.level` (default `info`).
+    #[arg(long, value_name = "FILTER")]
+    pub log_level: Option<String>,
+    /// How log lines are written; wins over `logging.format` (default `human`).
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
 }
 
 /// What can stop a service from running once its settings are good.
@@ -146,7 +137,7 @@ where
         println!("{shown}");
         return ExitCode::SUCCESS;
     }
-    if let Err(e) = install_logging(&cli) {
+    if let Err(e) = install_logging(&cli, &settings, cli.worker_number) {
         eprintln!("error: {e}");
         return ExitCode::from(1);
     }
@@ -174,13 +165,35 @@ where
     }
 }
 
-fn install_logging(cli: &Cli) -> Result<(), Error> {
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
-        .map_err(|e| Error::Process(format!("--log-level {:?}: {e}", cli.log_level)))?;
+/// The log subscriber: the command line's level and format over the settings', written to standard error or
+/// appended to `logging.file`.
+fn install_logging(cli: &Cli, settings: &Settings, worker: Option<u16>) -> Result<(), Error> {
+    let logging = &settings.logging;
+    let level = cli.log_level.as_deref().unwrap_or(&logging.level);
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .map_err(|e| Error::Process(format!("log level {level:?}: {e}")))?;
+    let format = cli.log_format.unwrap_or(logging.format);
+    let writer = match &logging.file {
+        None => tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr),
+        Some(template) => {
+            let fid = worker.map_or_else(|| "main".to_owned(), |w| w.to_string());
+            let path = template
+                .replace("{{pid}}", &std::process::id().to_string())
+                .replace("{{fid}}", &fid);
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|e| Error::Process(format!("logging.file {path:?}: {e}")))?;
+            tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::sync::Mutex::new(file))
+        }
+    };
+    let ansi = logging.file.is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let installed = match cli.log_format {
+        .with_writer(writer)
+        .with_ansi(ansi);
+    let installed = match format {
         LogFormat::Human => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };

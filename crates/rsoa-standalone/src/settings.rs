@@ -163,9 +163,51 @@ pub struct Settings {
     /// Where the process's metrics go.
     #[serde(default)]
     pub metrics: MetricsSettings,
+    /// What the process logs, how and where (`--log-level` and `--log-format` win over these).
+    #[serde(default)]
+    pub logging: LoggingSettings,
     /// Free-form settings of the service itself.
     #[serde(default)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What the process logs, how and where.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct LoggingSettings {
+    /// The filter, in `tracing_subscriber::EnvFilter` syntax: a level, and levels per target
+    /// (`"info,rsoa_server::job=debug"`). Default `info`.
+    #[serde(default = "defaults::log_level")]
+    pub level: String,
+    /// `human` (one readable line per event, the default) or `json` (one object per line).
+    #[serde(default)]
+    pub format: LogFormat,
+    /// Append the log to this file instead of standard error; `{{pid}}` and `{{fid}}` as in `heartbeat_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+impl Default for LoggingSettings {
+    fn default() -> LoggingSettings {
+        LoggingSettings {
+            level: defaults::log_level(),
+            format: LogFormat::default(),
+            file: None,
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum LogFormat {
+    /// One readable line per event.
+    #[default]
+    Human,
+    /// One JSON object per event.
+    Json,
 }
 
 /// Where the process's metrics (`rsoa_server::metric`, `rsoa_transport_redis::metric`) go.
@@ -188,6 +230,9 @@ mod defaults {
     }
     pub(super) fn request_log_error_level() -> LogLevel {
         ServerSettings::default().request_log_error_level
+    }
+    pub(super) fn log_level() -> String {
+        "info".to_owned()
     }
     pub(super) fn shutdown_grace() -> u64 {
         30

@@ -66,18 +66,17 @@ struct Supervisor {
 impl Supervisor {
     fn new(cli: &Cli, settings: &Settings, workers: usize) -> Supervisor {
         // The workers get the same settings file and logging, and no `--workers`: each serves by itself.
-        let args = vec![
-            "--settings".to_owned(),
-            cli.settings.display().to_string(),
-            "--log-level".to_owned(),
-            cli.log_level.clone(),
-            "--log-format".to_owned(),
-            match cli.log_format {
+        let mut args = vec!["--settings".to_owned(), cli.settings.display().to_string()];
+        if let Some(level) = &cli.log_level {
+            args.extend(["--log-level".to_owned(), level.clone()]);
+        }
+        if let Some(format) = cli.log_format {
+            let format = match format {
                 crate::LogFormat::Human => "human",
                 crate::LogFormat::Json => "json",
-            }
-            .to_owned(),
-        ];
+            };
+            args.extend(["--log-format".to_owned(), format.to_owned()]);
+        }
         let policy = &settings.supervisor;
         Supervisor {
             exe: std::env::current_exe()

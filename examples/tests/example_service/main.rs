@@ -647,3 +647,68 @@ fn a_failed_jobs_request_is_logged_again_from_the_message_it_came_in() {
     logs.next("Job response");
     stop_cleanly(&mut child);
 }
+
+#[test]
+fn logging_is_chosen_in_the_settings_and_can_go_to_a_file() {
+    let redis = support::redis(&[]);
+    let dir = tempfile_dir("logging");
+    let template = dir.join("service-{{fid}}.log");
+    let hosts = format!("[\"127.0.0.1:{}\"]", redis.port);
+    let mut child = service()
+        .args(["--settings", SETTINGS])
+        .env(
+            "RSOA_TRANSPORT__KWARGS__BACKEND_LAYER_KWARGS__HOSTS",
+            &hosts,
+        )
+        .env(
+            "RSOA_CLIENT_ROUTING__LEDGER__TRANSPORT__KWARGS__BACKEND_LAYER_KWARGS__HOSTS",
+            &hosts,
+        )
+        .env("RSOA_LOGGING__FORMAT", "json")
+        .env(
+            "RSOA_LOGGING__LEVEL",
+            "warn,rsoa_standalone=info,rsoa_server::job=debug",
+        )
+        .env(
+            "RSOA_LOGGING__FILE",
+            template.to_str().expect("a UTF-8 path"),
+        )
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start");
+    let file = dir.join("service-main.log");
+    let read = || std::fs::read_to_string(&file).unwrap_or_default();
+    support::wait_for("the service to log that it serves", || {
+        read().contains(r#""message":"serving""#).then_some(())
+    });
+    assert_eq!(square_over_redis(redis.port), Some(49));
+    // A successful job's request at DEBUG, shown because the per-target filter asks for it, as JSON lines.
+    let text = support::wait_for("the job's log lines", || {
+        let text = read();
+        text.contains(r#""message":"Job response""#).then_some(text)
+    });
+    let request: serde_json::Value = text
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line).expect("one JSON object per line")
+        })
+        .find(|event| event["fields"]["message"] == "Job request")
+        .expect("the request");
+    assert_eq!(request["level"], "DEBUG", "{request}");
+    stop_cleanly(&mut child);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr).unwrap();
+    assert!(
+        !stderr.contains("Job request"),
+        "the log went to the file: {stderr}"
+    );
+}
+
+/// A fresh directory under the target directory for one test's files.
+fn tempfile_dir(name: &str) -> PathBuf {
+    let dir =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    dir
+}
