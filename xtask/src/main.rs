@@ -468,6 +468,31 @@ fn cpu_seconds(pid: u32, ticks_per_second: f64) -> Result<f64> {
     Ok((field(11)? + field(12)?) / ticks_per_second)
 }
 
+/// The example service as `example-service` runs it from its settings file, serving `service` on the Redis at
+/// `port`, with JSON logs (so that [`start_serving`] sees it serve).
+fn example_service(
+    root: &std::path::Path,
+    target: &std::path::Path,
+    port: u16,
+    service: &str,
+) -> Command {
+    let hosts = format!("[\"127.0.0.1:{port}\"]");
+    let mut c = Command::new(target.join("example-service"));
+    c.arg("--settings")
+        .arg(root.join("examples/example-service.toml"))
+        .args(["--log-format", "json"])
+        .env(
+            "RSOA_TRANSPORT__KWARGS__BACKEND_LAYER_KWARGS__HOSTS",
+            &hosts,
+        )
+        .env(
+            "RSOA_CLIENT_ROUTING__LEDGER__TRANSPORT__KWARGS__BACKEND_LAYER_KWARGS__HOSTS",
+            &hosts,
+        )
+        .env("RSOA_EXTRA__SERVICE_NAME", service);
+    c
+}
+
 /// Rounds of `bench observability`: each runs every workload on both deployments, one after the other.
 const OBSERVABILITY_ROUNDS: usize = 7;
 
@@ -492,26 +517,13 @@ fn bench_observability() -> Result {
         .trim()
         .parse()
         .map_err(|e| format!("getconf CLK_TCK: {e}"))?;
-    let hosts = format!("[\"127.0.0.1:{port}\"]");
     let mut deployments = Vec::new();
     for (service, logs, metrics) in [
         ("quiet", false, false),
         ("logged", true, false),
         ("observed", true, true),
     ] {
-        let mut c = Command::new(target.join("example-service"));
-        c.arg("--settings")
-            .arg(root.join("examples/example-service.toml"))
-            .args(["--log-format", "json"])
-            .env(
-                "RSOA_TRANSPORT__KWARGS__BACKEND_LAYER_KWARGS__HOSTS",
-                &hosts,
-            )
-            .env(
-                "RSOA_CLIENT_ROUTING__LEDGER__TRANSPORT__KWARGS__BACKEND_LAYER_KWARGS__HOSTS",
-                &hosts,
-            )
-            .env("RSOA_EXTRA__SERVICE_NAME", service);
+        let mut c = example_service(&root, &target, port, service);
         if metrics {
             c.env(
                 "RSOA_METRICS__PROMETHEUS",
@@ -653,17 +665,7 @@ fn bench_pysoa(backlog_only: bool) -> Result {
                     }
                     "standalone" => {
                         // The example service as a user runs it: its settings file, defaults for everything else.
-                        let hosts = format!("[\"127.0.0.1:{port}\"]");
-                        let mut c = Command::new(target.join("example-service"));
-                        c.arg("--settings")
-                            .arg(root.join("examples/example-service.toml"))
-                            .args(["--log-format", "json"])
-                            .env("RSOA_TRANSPORT__KWARGS__BACKEND_LAYER_KWARGS__HOSTS", &hosts)
-                            .env(
-                                "RSOA_CLIENT_ROUTING__LEDGER__TRANSPORT__KWARGS__BACKEND_LAYER_KWARGS__HOSTS",
-                                &hosts,
-                            )
-                            .env("RSOA_EXTRA__SERVICE_NAME", &service);
+                        let c = example_service(&root, &target, port, &service);
                         start_serving(c, &what, &log)?
                     }
                     _ => {

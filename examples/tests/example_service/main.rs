@@ -189,12 +189,13 @@ fn square_over_redis(port: u16) -> Option<i64> {
     response.body["square"].as_i64()
 }
 
-/// Starts `example-service` on the Redis at `port` with JSON logs, these extra arguments and environment.
-fn start_on(port: u16, args: &[&str], env: &[(&str, &str)]) -> Child {
+/// `example-service` with the example's settings file, its server and its route to `ledger` on the Redis at
+/// `port`.
+fn service_on(port: u16) -> Command {
     let hosts = format!("[\"127.0.0.1:{port}\"]");
-    service()
-        .args(["--settings", SETTINGS, "--log-format", "json"])
-        .args(args)
+    let mut command = service();
+    command
+        .args(["--settings", SETTINGS])
         .env(
             "RSOA_TRANSPORT__KWARGS__BACKEND_LAYER_KWARGS__HOSTS",
             &hosts,
@@ -202,7 +203,15 @@ fn start_on(port: u16, args: &[&str], env: &[(&str, &str)]) -> Child {
         .env(
             "RSOA_CLIENT_ROUTING__LEDGER__TRANSPORT__KWARGS__BACKEND_LAYER_KWARGS__HOSTS",
             &hosts,
-        )
+        );
+    command
+}
+
+/// Starts `example-service` on the Redis at `port` with JSON logs, these extra arguments and environment.
+fn start_on(port: u16, args: &[&str], env: &[(&str, &str)]) -> Child {
+    service_on(port)
+        .args(["--log-format", "json"])
+        .args(args)
         .envs(env.iter().copied())
         .stderr(Stdio::piped())
         .spawn()
@@ -653,17 +662,7 @@ fn logging_is_chosen_in_the_settings_and_can_go_to_a_file() {
     let redis = support::redis(&[]);
     let dir = tempfile_dir("logging");
     let template = dir.join("service-{{fid}}.log");
-    let hosts = format!("[\"127.0.0.1:{}\"]", redis.port);
-    let mut child = service()
-        .args(["--settings", SETTINGS])
-        .env(
-            "RSOA_TRANSPORT__KWARGS__BACKEND_LAYER_KWARGS__HOSTS",
-            &hosts,
-        )
-        .env(
-            "RSOA_CLIENT_ROUTING__LEDGER__TRANSPORT__KWARGS__BACKEND_LAYER_KWARGS__HOSTS",
-            &hosts,
-        )
+    let mut child = service_on(redis.port)
         .env("RSOA_LOGGING__FORMAT", "json")
         .env(
             "RSOA_LOGGING__LEVEL",

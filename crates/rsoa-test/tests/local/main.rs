@@ -516,14 +516,7 @@ async fn invalid_raw_jobs_get_pysoa_job_errors() {
     ]
     .into_iter()
     .collect();
-    let response = server
-        .handle(IncomingJob::new(
-            Value::from(1),
-            Map::new(),
-            JobBody::Raw(job),
-        ))
-        .await
-        .unwrap();
+    let response = handle_job(&server, JobBody::Raw(job)).await.unwrap();
     let got: Vec<(&str, Option<&str>)> = response
         .errors
         .iter()
@@ -548,12 +541,7 @@ async fn invalid_raw_jobs_get_pysoa_job_errors() {
 #[tokio::test]
 async fn an_empty_typed_job_is_refused() {
     let server = service(Arc::new(Barrier::new(1)));
-    let response = server
-        .handle(IncomingJob::new(
-            Value::from(1),
-            Map::new(),
-            JobBody::Typed(JobRequest::new(vec![])),
-        ))
+    let response = handle_job(&server, JobBody::Typed(JobRequest::new(vec![])))
         .await
         .unwrap();
     assert_eq!(response.errors[0].message, "List is shorter than 1");
@@ -564,14 +552,7 @@ async fn the_response_context_echoes_the_correlation_id() {
     let server = service(Arc::new(Barrier::new(1)));
     let mut job = JobRequest::new(vec![square(2)]);
     job.context.correlation_id = "abc".to_owned();
-    let response = server
-        .handle(IncomingJob::new(
-            Value::from(1),
-            Map::new(),
-            JobBody::Typed(job),
-        ))
-        .await
-        .unwrap();
+    let response = handle_job(&server, JobBody::Typed(job)).await.unwrap();
     assert_eq!(
         response.context.get("correlation_id"),
         Some(&Value::from("abc"))
@@ -681,6 +662,13 @@ async fn introspect_keeps_pysoa_order_wording_and_builtin_schemas() {
     }
 }
 
+/// `server`'s response to a job with this body, as a transport hands it over.
+async fn handle_job(server: &Server, body: JobBody) -> Option<JobResponse> {
+    server
+        .handle(IncomingJob::new(Value::from(1), Map::new(), body))
+        .await
+}
+
 /// A raw job whose control is `control` and whose actions are `actions`, with a valid context.
 fn raw_job(control: Value, actions: Vec<Value>) -> JobBody {
     let context: Value = [
@@ -722,13 +710,7 @@ async fn suppress_response_is_read_from_the_raw_control_even_when_the_job_is_inv
         (Value::from(""), true),
         (Value::Null, true),
     ] {
-        let response = server
-            .handle(IncomingJob::new(
-                Value::from(1),
-                Map::new(),
-                raw_job(control(suppress.clone()), vec![]),
-            ))
-            .await;
+        let response = handle_job(&server, raw_job(control(suppress.clone()), vec![])).await;
         assert_eq!(
             response.is_some(),
             answered,
@@ -736,13 +718,7 @@ async fn suppress_response_is_read_from_the_raw_control_even_when_the_job_is_inv
         );
     }
     // No control header at all: answered.
-    let response = server
-        .handle(IncomingJob::new(
-            Value::from(1),
-            Map::new(),
-            raw_job(Value::Null, vec![]),
-        ))
-        .await;
+    let response = handle_job(&server, raw_job(Value::Null, vec![])).await;
     assert!(response.is_some());
 }
 
@@ -764,14 +740,7 @@ async fn a_wrong_text_field_is_not_a_unicode_string() {
     ]
     .into_iter()
     .collect();
-    let response = server
-        .handle(IncomingJob::new(
-            Value::from(1),
-            Map::new(),
-            JobBody::Raw(body),
-        ))
-        .await
-        .unwrap();
+    let response = handle_job(&server, JobBody::Raw(body)).await.unwrap();
     assert_eq!(response.errors[0].message, "Not a unicode string");
 }
 
@@ -1578,14 +1547,7 @@ async fn switches_beyond_i64_are_accepted_and_carried_onwards() {
     ]
     .into_iter()
     .collect();
-    let response = server
-        .handle(IncomingJob::new(
-            Value::from(1),
-            Map::new(),
-            JobBody::Raw(body),
-        ))
-        .await
-        .unwrap();
+    let response = handle_job(&server, JobBody::Raw(body)).await.unwrap();
     assert!(response.errors.is_empty(), "{:?}", response.errors);
     assert_eq!(
         response.actions[0].body["switches"],
