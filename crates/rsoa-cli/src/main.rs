@@ -1,0 +1,529 @@
+//! `rsoa`: call and inspect PySOA and rsoa services over the Redis transport from a shell.
+//!
+//! ```text
+//! rsoa --redis 127.0.0.1:6379 call example square '{"number": 7}'
+//! rsoa --settings service.toml status example
+//! rsoa --redis 127.0.0.1:6379 introspect example square
+//! ```
+//!
+//! Exit codes: 0 success, 1 the call answered with action or job errors, 2 a usage mistake (a bad flag or body),
+//! 3 the service could not be reached (transport failure or timeout).
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use rsoa_client::{CallError, Client};
+use rsoa_protocol::{Error as WireError, Map, Value};
+use rsoa_transport_redis::{RedisBackend, RedisClientTransport, RedisSettings};
+
+/// Exit code: the call answered with action or job errors.
+const ANSWERED_WITH_ERRORS: u8 = 1;
+/// Exit code: a usage mistake (clap's own, a bad body, no connection given).
+const USAGE: u8 = 2;
+/// Exit code: the service could not be reached.
+const UNREACHABLE: u8 = 3;
+
+/// Call and inspect PySOA and rsoa services over Redis.
+#[derive(Debug, Parser)]
+#[command(name = "rsoa", version, about)]
+struct Cli {
+    #[command(flatten)]
+    connection: Connection,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the services are.
+#[derive(Debug, Args)]
+struct Connection {
+    /// A settings file of the standalone runner (TOML, YAML or JSON): its `transport` is the Redis to use.
+    #[arg(long, global = true, value_name = "FILE")]
+    settings: Option<PathBuf>,
+    /// A Redis master, `HOST:PORT` or a `redis://`/`rediss://` URL; repeat it for a ring of masters.
+    #[arg(long = "redis", global = true, value_name = "HOST:PORT")]
+    redis: Vec<String>,
+    /// Seconds to wait for a response.
+    #[arg(long, global = true, default_value_t = 10, value_name = "SECONDS")]
+    timeout: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Call an action and print its response body.
+    Call {
+        /// The service.
+        service: String,
+        /// The action.
+        action: String,
+        /// The request body as JSON, `@FILE` to read it from a file, or `-` for standard input (default `{}`).
+        body: Option<String>,
+        /// A context value, `KEY=VALUE` (the value as JSON, or as text when it is not JSON); repeatable.
+        #[arg(long = "context", value_name = "KEY=VALUE")]
+        context: Vec<String>,
+        /// A switch to turn on; repeatable.
+        #[arg(long = "switch", value_name = "N")]
+        switches: Vec<i64>,
+        /// The correlation id (default: a new one).
+        #[arg(long, value_name = "ID")]
+        correlation_id: Option<String>,
+        /// Print the response on one line.
+        #[arg(long)]
+        raw: bool,
+    },
+    /// Print a service's `status`: versions and health checks.
+    Status {
+        /// The service.
+        service: String,
+        /// Print the response as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a service's actions, their documentation and their request and response schemas.
+    Introspect {
+        /// The service.
+        service: String,
+        /// Only this action.
+        action: Option<String>,
+        /// Print the response as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Why a command failed, with its exit code.
+#[derive(Debug)]
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            code: USAGE,
+            message: message.into(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(UNREACHABLE);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            eprintln!("error: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<u8, Failure> {
+    let settings = redis_settings(&cli.connection)?;
+    let timeout = Duration::from_secs(cli.connection.timeout);
+    let service = match &cli.command {
+        Command::Call { service, .. }
+        | Command::Status { service, .. }
+        | Command::Introspect { service, .. } => service.clone(),
+    };
+    let client = connect(settings, &service, timeout).await?;
+    match cli.command {
+        Command::Call {
+            action,
+            body,
+            context,
+            switches,
+            correlation_id,
+            raw,
+            ..
+        } => {
+            let body = read_body(body.as_deref())?;
+            let mut call = client
+                .call_action(&service, &action, body)
+                .timeout(timeout)
+                .switches(switches);
+            if let Some(id) = correlation_id {
+                call = call.correlation_id(id);
+            }
+            for pair in &context {
+                let (key, value) = context_value(pair)?;
+                call = call.context(key, value);
+            }
+            let response = call.await.map_err(|e| call_failure(&e))?;
+            emit(&json_text(&Value::Map(response.body), raw)?);
+            Ok(0)
+        }
+        Command::Status { json, .. } => {
+            let response = client
+                .call_action(&service, "status", ())
+                .timeout(timeout)
+                .await
+                .map_err(|e| call_failure(&e))?;
+            if json {
+                emit(&json_text(&Value::Map(response.body), false)?);
+            } else {
+                emit(&status_text(&response.body));
+            }
+            Ok(0)
+        }
+        Command::Introspect { action, json, .. } => {
+            let mut body = Map::new();
+            if let Some(action) = &action {
+                body.insert("action_name", action.as_str());
+            }
+            let response = client
+                .call_action(&service, "introspect", body)
+                .timeout(timeout)
+                .await
+                .map_err(|e| call_failure(&e))?;
+            if json {
+                emit(&json_text(&Value::Map(response.body), false)?);
+            } else {
+                emit(&introspection_text(&response.body));
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// The Redis settings: from `--settings` (its `transport`, as a client), or a standard ring from `--redis`.
+fn redis_settings(connection: &Connection) -> Result<RedisSettings, Failure> {
+    match (&connection.settings, connection.redis.is_empty()) {
+        (Some(_), false) => Err(Failure::usage("give --settings or --redis, not both")),
+        (Some(path), true) => {
+            let settings = rsoa_standalone::Settings::load(path)
+                .map_err(|e| Failure::usage(format!("settings: {e}")))?;
+            let mut redis = settings.transport.kwargs;
+            // What only a server uses.
+            redis.receive_batch_size = None;
+            redis.chunk_messages_larger_than_bytes = None;
+            Ok(redis)
+        }
+        (None, false) => Ok(RedisSettings::standard(connection.redis.iter().cloned())),
+        (None, true) => Err(Failure::usage(
+            "no Redis to use: give --redis HOST:PORT or --settings FILE",
+        )),
+    }
+}
+
+async fn connect(
+    settings: RedisSettings,
+    service: &str,
+    timeout: Duration,
+) -> Result<Client, Failure> {
+    let unreachable = |e: &dyn std::fmt::Display| Failure {
+        code: UNREACHABLE,
+        message: format!("redis: {e}"),
+    };
+    let backend = tokio::time::timeout(timeout, RedisBackend::connect(settings))
+        .await
+        .map_err(|_| unreachable(&format!("no connection within {} s", timeout.as_secs())))?
+        .map_err(|e| unreachable(&e))?;
+    let transport = RedisClientTransport::new(&backend, service).map_err(|e| unreachable(&e))?;
+    Ok(Client::builder()
+        .timeout(timeout)
+        .service(transport)
+        .build())
+}
+
+/// The request body: JSON from the argument, `@FILE`, or `-` for standard input; `{}` when there is none.
+fn read_body(body: Option<&str>) -> Result<Map, Failure> {
+    let text = match body {
+        None => return Ok(Map::new()),
+        Some("-") => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| Failure::usage(format!("body from standard input: {e}")))?;
+            text
+        }
+        Some(arg) => match arg.strip_prefix('@') {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| Failure::usage(format!("body file {path:?}: {e}")))?,
+            None => arg.to_owned(),
+        },
+    };
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        Failure::usage(format!(
+            "the body is not JSON: {e} (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    match rsoa_protocol::to_value(&json) {
+        Ok(Value::Map(map)) => Ok(map),
+        Ok(other) => Err(Failure::usage(format!(
+            "the body must be a JSON object, not a {}",
+            other.kind()
+        ))),
+        Err(e) => Err(Failure::usage(format!("the body: {e}"))),
+    }
+}
+
+/// A `KEY=VALUE` context entry: the value as JSON when it parses, else as text.
+fn context_value(pair: &str) -> Result<(String, Value), Failure> {
+    let (key, text) = pair
+        .split_once('=')
+        .ok_or_else(|| Failure::usage(format!("--context {pair:?}: expected KEY=VALUE")))?;
+    let value = serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|json| rsoa_protocol::to_value(&json).ok())
+        .unwrap_or_else(|| Value::from(text));
+    Ok((key.to_owned(), value))
+}
+
+/// What a failed call says, and its exit code: errors the service answered with (1), or no answer (3).
+fn call_failure(error: &CallError) -> Failure {
+    let errors = error.wire_errors();
+    if errors.is_empty() {
+        return Failure {
+            code: UNREACHABLE,
+            message: error.to_string(),
+        };
+    }
+    let lines: Vec<String> = errors.iter().map(|e| describe_error(e)).collect();
+    Failure {
+        code: ANSWERED_WITH_ERRORS,
+        message: format!("the call failed:\n{}", lines.join("\n")),
+    }
+}
+
+fn describe_error(error: &WireError) -> String {
+    match &error.field {
+        Some(field) => format!("  {} ({field}): {}", error.code, error.message),
+        None => format!("  {}: {}", error.code, error.message),
+    }
+}
+
+/// Writes `text` to standard output; a reader that went away (`rsoa … | head`) ends the output, not the process
+/// with a panic.
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("error: cannot write the output: {e}");
+        }
+    }
+}
+
+/// A value as JSON: indented (coloured keys on a terminal), or on one line.
+fn json_text(value: &Value, raw: bool) -> Result<String, Failure> {
+    let text = if raw {
+        serde_json::to_string(value)
+    } else {
+        serde_json::to_string_pretty(value)
+    }
+    .map_err(|e| Failure {
+        code: ANSWERED_WITH_ERRORS,
+        message: format!("the response cannot be shown as JSON: {e}"),
+    })?;
+    if !raw && std::io::stdout().is_terminal() {
+        return Ok(format!("{}\n", colour_keys(&text)));
+    }
+    Ok(format!("{text}\n"))
+}
+
+/// Pretty JSON with its object keys in bold blue (a terminal's reading aid; never when piped).
+fn colour_keys(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            let trimmed = line.trim_start();
+            let indent = &line[..line.len() - trimmed.len()];
+            match trimmed
+                .strip_prefix('"')
+                .and_then(|rest| rest.split_once("\": "))
+            {
+                Some((key, rest)) => format!("{indent}\u{1b}[1;34m\"{key}\"\u{1b}[0m: {rest}"),
+                None => line.to_owned(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn status_text(body: &Map) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for key in ["version", "build", "pysoa", "conformity", "python"] {
+        if let Some(value) = body.get(key).and_then(Value::as_str) {
+            let _ = writeln!(out, "{key}: {value}");
+        }
+    }
+    let Some(health) = body.get("healthcheck") else {
+        return out;
+    };
+    for (title, key) in [("errors", "errors"), ("warnings", "warnings")] {
+        let entries = health
+            .get(key)
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice);
+        if entries.is_empty() {
+            let _ = writeln!(out, "{title}: none");
+        } else {
+            let _ = writeln!(out, "{title}:");
+        }
+        for entry in entries {
+            let parts: Vec<&str> = entry
+                .as_array()
+                .map(|pair| pair.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let _ = writeln!(out, "  {}", parts.join(": "));
+        }
+    }
+    if let Some(diagnostics) = health
+        .get("diagnostics")
+        .filter(|d| d.as_map().is_some_and(|m| !m.is_empty()))
+    {
+        let _ = writeln!(out, "diagnostics:");
+        if let Ok(text) = serde_json::to_string_pretty(diagnostics) {
+            for line in text.lines() {
+                let _ = writeln!(out, "  {line}");
+            }
+        }
+    }
+    out
+}
+
+fn introspection_text(body: &Map) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    if let Some(doc) = body.get("documentation").and_then(Value::as_str) {
+        let _ = writeln!(out, "{doc}\n");
+    }
+    let Some(actions) = body.get("actions").and_then(Value::as_map) else {
+        return out;
+    };
+    let names = body
+        .get("action_names")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    for name in names.iter().filter_map(Value::as_str) {
+        let Some(action) = actions.get(name) else {
+            continue;
+        };
+        let _ = writeln!(out, "{name}");
+        if let Some(doc) = action.get("documentation").and_then(Value::as_str) {
+            let _ = writeln!(out, "  {doc}");
+        }
+        for (title, key) in [
+            ("request", "request_schema"),
+            ("response", "response_schema"),
+        ] {
+            match action.get(key).filter(|s| !s.is_null()) {
+                None => {
+                    let _ = writeln!(out, "  {title}: any");
+                }
+                Some(schema) => {
+                    let _ = writeln!(out, "  {title}:");
+                    schema_text(&mut out, schema, 2);
+                }
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// A Conformity description as an indented tree: one line a field, its type and constraints.
+fn schema_text(out: &mut String, schema: &Value, depth: usize) {
+    use std::fmt::Write;
+    let pad = "  ".repeat(depth);
+    match schema.get("type").and_then(Value::as_str) {
+        Some("dictionary") => {
+            let optional = schema.get("optional_keys").and_then(Value::as_array);
+            let contents = schema.get("contents").and_then(Value::as_map);
+            for (key, field) in contents.into_iter().flat_map(Map::iter) {
+                let key_text = key.as_str().unwrap_or("?");
+                let mark = if optional.is_some_and(|o| o.contains(key)) {
+                    "?"
+                } else {
+                    ""
+                };
+                let _ = writeln!(out, "{pad}{key_text}{mark}: {}", summary(field));
+                if matches!(
+                    field.get("type").and_then(Value::as_str),
+                    Some("dictionary" | "list")
+                ) {
+                    schema_text(out, field, depth + 1);
+                }
+            }
+        }
+        Some("list") => {
+            if let Some(contents) = schema.get("contents") {
+                let _ = writeln!(out, "{pad}[items]: {}", summary(contents));
+                if contents.get("type").and_then(Value::as_str) == Some("dictionary") {
+                    schema_text(out, contents, depth + 1);
+                }
+            }
+        }
+        _ => {
+            let _ = writeln!(out, "{pad}{}", summary(schema));
+        }
+    }
+}
+
+/// A field's type and its constraints on one line, e.g. `integer (gte 0) — The number to square`.
+fn summary(field: &Value) -> String {
+    // A nullable field's description may sit on the field it wraps.
+    let description = field.get("description").or_else(|| {
+        field
+            .get("nullable")
+            .and_then(|inner| inner.get("description"))
+    });
+    match description.and_then(Value::as_str) {
+        Some(description) => format!("{} — {description}", bare(field)),
+        None => bare(field),
+    }
+}
+
+/// A field's type and its constraints, without its description.
+fn bare(field: &Value) -> String {
+    let kind = field.get("type").and_then(Value::as_str).unwrap_or("?");
+    let mut constraints = Vec::new();
+    for key in ["gt", "gte", "lt", "lte", "min_length", "max_length"] {
+        if let Some(bound) = field.get(key).filter(|b| !b.is_null()) {
+            constraints.push(format!(
+                "{key} {}",
+                serde_json::to_string(bound).unwrap_or_default()
+            ));
+        }
+    }
+    if field.get("allow_blank").and_then(Value::as_bool) == Some(false) {
+        constraints.push("not blank".to_owned());
+    }
+    let text = match kind {
+        "nullable" => format!(
+            "{} or null",
+            field.get("nullable").map_or_else(|| "?".to_owned(), bare)
+        ),
+        "constant" => format!(
+            "one of {}",
+            field
+                .get("values")
+                .map(|v| serde_json::to_string(v).unwrap_or_default())
+                .unwrap_or_default()
+        ),
+        other => other.to_owned(),
+    };
+    if constraints.is_empty() {
+        text
+    } else {
+        format!("{text} ({})", constraints.join(", "))
+    }
+}

@@ -1,0 +1,334 @@
+//! The `rsoa` binary against an rsoa service on a real `redis-server`: every subcommand, every exit code.
+
+#[path = "../../rsoa-transport-redis/tests/support/mod.rs"]
+mod support;
+
+use std::time::Duration;
+
+use assert_cmd::Command;
+use rsoa_server::{ActionContext, ActionError, Server};
+use rsoa_transport_redis::RedisSettings;
+
+/// The number to square.
+#[derive(serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct Square {
+    /// The number to square
+    #[schemars(range(min = 0))]
+    number: i64,
+}
+
+#[derive(serde::Serialize)]
+struct Squared {
+    square: i64,
+}
+
+fn service() -> Server {
+    Server::builder("calc")
+        .version("1.2.3")
+        .validated_fn("square", |req: Square, _ctx: ActionContext| async move {
+            Ok::<_, ActionError>(Squared {
+                square: req.number * req.number,
+            })
+        })
+        .action_fn(
+            "context",
+            |_: rsoa_protocol::Map, ctx: ActionContext| async move {
+                let c = ctx.context();
+                let mut body = rsoa_protocol::Map::new();
+                body.insert("correlation_id", c.correlation_id.as_str());
+                body.insert(
+                    "switches",
+                    rsoa_protocol::Value::Array(ctx.switches().iter().map(Into::into).collect()),
+                );
+                body.insert("team", c.extra.get("team").cloned().unwrap_or_default());
+                Ok::<_, ActionError>(body)
+            },
+        )
+        .build()
+        .expect("a valid service")
+}
+
+/// A redis-server and the `calc` service on it, served from a thread of its own until dropped.
+struct Running {
+    redis: support::Process,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    fn start() -> Running {
+        let redis = support::redis(&[]);
+        let port = redis.port;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let (ready, is_ready) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let settings = RedisSettings::standard([format!("127.0.0.1:{port}")]);
+                let backend = rsoa_transport_redis::RedisBackend::connect(settings)
+                    .await
+                    .expect("connect");
+                let transport = std::sync::Arc::new(
+                    rsoa_transport_redis::RedisServerTransport::new(&backend, "calc")
+                        .expect("transport"),
+                );
+                ready.send(()).expect("ready");
+                let shutdown = async move {
+                    let _ = tokio::task::spawn_blocking(move || stopped.recv()).await;
+                };
+                rsoa_server::serve(service(), transport, shutdown, Duration::from_secs(5)).await;
+            });
+        });
+        is_ready
+            .recv_timeout(support::DEADLINE)
+            .expect("the service starts");
+        Running {
+            redis,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    fn rsoa(&self) -> Command {
+        let mut command = Command::cargo_bin("rsoa").expect("the rsoa binary");
+        command.args(["--redis", &format!("127.0.0.1:{}", self.redis.port)]);
+        command.timeout(support::DEADLINE);
+        command
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn call_prints_the_response_and_exits_0() {
+    let running = Running::start();
+    let output = running
+        .rsoa()
+        .args(["call", "calc", "square", r#"{"number": 7}"#])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let body: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON on stdout");
+    assert_eq!(body, serde_json::json!({"square": 49}));
+    // One line with --raw; the body from a file and from standard input.
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let file = dir.join("rsoa-cli-body.json");
+    std::fs::write(&file, r#"{"number": 3}"#).unwrap();
+    let output = running
+        .rsoa()
+        .args([
+            "call",
+            "calc",
+            "square",
+            &format!("@{}", file.display()),
+            "--raw",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&output), "{\"square\":9}\n");
+    let output = running
+        .rsoa()
+        .args(["call", "calc", "square", "-", "--raw"])
+        .write_stdin(r#"{"number": 4}"#)
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&output), "{\"square\":16}\n");
+}
+
+#[test]
+fn context_switches_and_correlation_id_reach_the_action() {
+    let running = Running::start();
+    let output = running
+        .rsoa()
+        .args([
+            "call",
+            "calc",
+            "context",
+            "--switch",
+            "5",
+            "--switch",
+            "2",
+            "--correlation-id",
+            "abc",
+            "--context",
+            "team=payments",
+            "--raw",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let body: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"correlation_id": "abc", "switches": [2, 5], "team": "payments"})
+    );
+}
+
+#[test]
+fn action_errors_exit_1_with_code_field_and_message() {
+    let running = Running::start();
+    let output = running
+        .rsoa()
+        .args(["call", "calc", "square", r#"{"number": -1, "zz": 1}"#])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let errors = stderr(&output);
+    assert!(
+        errors.contains("INVALID (number): Value not >= 0"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("UNKNOWN: Extra keys present: zz"),
+        "{errors}"
+    );
+    let output = running
+        .rsoa()
+        .args(["call", "calc", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("UNKNOWN (action)"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn usage_mistakes_exit_2_naming_the_problem() {
+    let running = Running::start();
+    let output = running
+        .rsoa()
+        .args(["call", "calc", "square", "{\"number\": "])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("the body is not JSON"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stderr(&output).contains("line 1, column"),
+        "{}",
+        stderr(&output)
+    );
+    let output = running
+        .rsoa()
+        .args(["call", "calc", "square", "[1]"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("must be a JSON object"),
+        "{}",
+        stderr(&output)
+    );
+    // No Redis given at all.
+    let output = Command::cargo_bin("rsoa")
+        .unwrap()
+        .args(["status", "calc"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("no Redis to use"),
+        "{}",
+        stderr(&output)
+    );
+    // clap's own mistakes.
+    let output = running.rsoa().args(["call"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn an_unreachable_redis_or_a_silent_service_exits_3_within_the_timeout() {
+    let port = support::free_port();
+    let started = std::time::Instant::now();
+    let output = Command::cargo_bin("rsoa")
+        .unwrap()
+        .args([
+            "--redis",
+            &format!("127.0.0.1:{port}"),
+            "--timeout",
+            "2",
+            "status",
+            "calc",
+        ])
+        .timeout(support::DEADLINE)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(started.elapsed() < support::DEADLINE);
+    // Redis answers, but nobody serves `ghost`.
+    let running = Running::start();
+    let output = running
+        .rsoa()
+        .args(["--timeout", "1", "call", "ghost", "anything"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+}
+
+#[test]
+fn status_and_introspect_read_well_and_as_json() {
+    let running = Running::start();
+    let output = running.rsoa().args(["status", "calc"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("version: 1.2.3"),
+        "{}",
+        stdout(&output)
+    );
+    let output = running
+        .rsoa()
+        .args(["status", "calc", "--json"])
+        .output()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(status["version"], "1.2.3");
+
+    let output = running
+        .rsoa()
+        .args(["introspect", "calc"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("square\n  The number to square."), "{text}");
+    assert!(
+        text.contains("    number: integer (gte 0) — The number to square"),
+        "{text}"
+    );
+    let output = running
+        .rsoa()
+        .args(["introspect", "calc", "square", "--json"])
+        .output()
+        .unwrap();
+    let described: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(described["action_names"], serde_json::json!(["square"]));
+    assert_eq!(
+        described["actions"]["square"]["request_schema"]["contents"]["number"]["gte"],
+        0
+    );
+}
