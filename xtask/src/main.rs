@@ -125,7 +125,7 @@ fn bench(which: Option<&str>) -> Result {
 /// figures from the Redis bench.
 fn pysoa_client_connections(sh: &Shell) -> Result {
     let python = ensure_venv(sh)?;
-    cmd!(sh, "cargo build --quiet --locked -p interop").run()?;
+    cmd!(sh, "cargo build --quiet --locked -p interop -p rsoa-cli").run()?;
     let (_redis, port) = start_redis()?;
     let port_text = port.to_string();
     let mut server = Command::new(sh.current_dir().join("target/debug/interop-server"));
@@ -404,7 +404,13 @@ fn interop() -> Result {
             .filter(|l| l.starts_with(prefix))
             .count()
     };
-    let (passed, failed) = (count("PASS "), count("FAIL "));
+    step("the rsoa command-line tool -> PySOA server");
+    let cli_cases = rsoa_cli_cases(&sh, &target, &port_text)?;
+    println!("{cli_cases}");
+    let (passed, failed) = (
+        count("PASS ") + cli_cases.matches("PASS ").count(),
+        count("FAIL ") + cli_cases.matches("FAIL ").count(),
+    );
     step("differential check: the same raw frames to PySOA and to rsoa");
     let differential = cmd!(
         sh,
@@ -424,6 +430,53 @@ fn interop() -> Result {
         );
     }
     Ok(())
+}
+
+/// The `rsoa` binary against the PySOA service: each case a `PASS name` or `FAIL name: why` line.
+fn rsoa_cli_cases(sh: &Shell, target: &std::path::Path, port: &str) -> Result<String> {
+    let redis = format!("127.0.0.1:{port}");
+    // (name, arguments, the exit code expected, what its output must contain)
+    let cases: [(&str, &[&str], i32, &str); 4] = [
+        (
+            "cli_call",
+            &["call", "pyinterop", "square", r#"{"number": 6}"#, "--raw"],
+            0,
+            r#"{"square":36}"#,
+        ),
+        (
+            "cli_action_error",
+            &["call", "pyinterop", "fail"],
+            1,
+            "FAIL_CODE (some.field): It failed",
+        ),
+        (
+            "cli_introspect",
+            &["introspect", "pyinterop", "square"],
+            0,
+            "number: integer — The number to square",
+        ),
+        ("cli_status", &["status", "pyinterop"], 0, "pysoa: 1.4.9"),
+    ];
+    let mut report = String::new();
+    for (name, args, code, expected) in cases {
+        let output = cmd!(sh, "{target}/rsoa --redis {redis} {args...}")
+            .ignore_status()
+            .output()?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        if output.status.code() == Some(code) && text.contains(expected) {
+            report.push_str(&format!("PASS {name}\n"));
+        } else {
+            report.push_str(&format!(
+                "FAIL {name}: exit {:?}, expected {code} and {expected:?} in {text:?}\n",
+                output.status.code()
+            ));
+        }
+    }
+    Ok(report)
 }
 
 /// A number from a flat JSON object line, e.g. `"p50_us": 12.5`.

@@ -81,6 +81,31 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print how many requests wait in each service's queue, per Redis master (read-only: `LLEN`).
+    Queues {
+        /// The services.
+        #[arg(required = true)]
+        services: Vec<String>,
+        /// Print again every `--interval` seconds, in place on a terminal, until interrupted.
+        #[arg(long)]
+        watch: bool,
+        /// Seconds between two prints with `--watch`.
+        #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+        interval: f64,
+        /// With `--watch`, stop after this many prints.
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
+        /// Print JSON (one document a print).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a completion script for a shell (e.g. `rsoa completions bash > /etc/bash_completion.d/rsoa`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff; e.g. `rsoa man > rsoa.1`).
+    Man,
     /// Print a service's actions, their documentation and their request and response schemas.
     Introspect {
         /// The service.
@@ -131,25 +156,42 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<u8, Failure> {
+    match cli.command {
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "rsoa",
+                &mut script,
+            );
+            emit(&String::from_utf8_lossy(&script));
+            return Ok(0);
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command())
+                .render(&mut page)
+                .map_err(|e| Failure::usage(format!("cannot write the manual page: {e}")))?;
+            emit(&String::from_utf8_lossy(&page));
+            return Ok(0);
+        }
+        _ => {}
+    }
     let settings = redis_settings(&cli.connection)?;
     let timeout = Duration::from_secs(cli.connection.timeout);
-    let service = match &cli.command {
-        Command::Call { service, .. }
-        | Command::Status { service, .. }
-        | Command::Introspect { service, .. } => service.clone(),
-    };
-    let client = connect(settings, &service, timeout).await?;
     match cli.command {
         Command::Call {
+            service,
             action,
             body,
             context,
             switches,
             correlation_id,
             raw,
-            ..
         } => {
             let body = read_body(body.as_deref())?;
+            let client = connect(settings, &service, timeout).await?;
             let mut call = client
                 .call_action(&service, &action, body)
                 .timeout(timeout)
@@ -163,9 +205,9 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             }
             let response = call.await.map_err(|e| call_failure(&e))?;
             emit(&json_text(&Value::Map(response.body), raw)?);
-            Ok(0)
         }
-        Command::Status { json, .. } => {
+        Command::Status { service, json } => {
+            let client = connect(settings, &service, timeout).await?;
             let response = client
                 .call_action(&service, "status", ())
                 .timeout(timeout)
@@ -176,13 +218,17 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             } else {
                 emit(&status_text(&response.body));
             }
-            Ok(0)
         }
-        Command::Introspect { action, json, .. } => {
+        Command::Introspect {
+            service,
+            action,
+            json,
+        } => {
             let mut body = Map::new();
             if let Some(action) = &action {
                 body.insert("action_name", action.as_str());
             }
+            let client = connect(settings, &service, timeout).await?;
             let response = client
                 .call_action(&service, "introspect", body)
                 .timeout(timeout)
@@ -193,9 +239,24 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             } else {
                 emit(&introspection_text(&response.body));
             }
-            Ok(0)
         }
+        Command::Queues {
+            services,
+            watch,
+            interval,
+            count,
+            json,
+        } => {
+            let interval = Duration::try_from_secs_f64(interval)
+                .map_err(|e| Failure::usage(format!("--interval: {e}")))?;
+            let backend = connect_backend(settings, timeout).await?;
+            let prints = if watch { count } else { Some(1) };
+            queues(&backend, &services, interval, prints, json).await?;
+        }
+        // Answered above, before any Redis is needed.
+        Command::Completions { .. } | Command::Man => {}
     }
+    Ok(0)
 }
 
 /// The Redis settings: from `--settings` (its `transport`, as a client), or a standard ring from `--redis`.
@@ -218,24 +279,98 @@ fn redis_settings(connection: &Connection) -> Result<RedisSettings, Failure> {
     }
 }
 
+fn unreachable(e: &dyn std::fmt::Display) -> Failure {
+    Failure {
+        code: UNREACHABLE,
+        message: format!("redis: {e}"),
+    }
+}
+
+async fn connect_backend(
+    settings: RedisSettings,
+    timeout: Duration,
+) -> Result<RedisBackend, Failure> {
+    tokio::time::timeout(timeout, RedisBackend::connect(settings))
+        .await
+        .map_err(|_| unreachable(&format!("no connection within {} s", timeout.as_secs())))?
+        .map_err(|e| unreachable(&e))
+}
+
 async fn connect(
     settings: RedisSettings,
     service: &str,
     timeout: Duration,
 ) -> Result<Client, Failure> {
-    let unreachable = |e: &dyn std::fmt::Display| Failure {
-        code: UNREACHABLE,
-        message: format!("redis: {e}"),
-    };
-    let backend = tokio::time::timeout(timeout, RedisBackend::connect(settings))
-        .await
-        .map_err(|_| unreachable(&format!("no connection within {} s", timeout.as_secs())))?
-        .map_err(|e| unreachable(&e))?;
+    let backend = connect_backend(settings, timeout).await?;
     let transport = RedisClientTransport::new(&backend, service).map_err(|e| unreachable(&e))?;
     Ok(Client::builder()
         .timeout(timeout)
         .service(transport)
         .build())
+}
+
+/// `rsoa queues`: the depth of each service's request queue on each master, printed `prints` times (for ever
+/// when `None`), `interval` apart.
+async fn queues(
+    backend: &RedisBackend,
+    services: &[String],
+    interval: Duration,
+    prints: Option<u64>,
+    json: bool,
+) -> Result<(), Failure> {
+    use std::fmt::Write;
+    let in_place = prints != Some(1) && !json && std::io::stdout().is_terminal();
+    let mut printed = 0;
+    loop {
+        let mut rows = Vec::new();
+        for service in services {
+            for (master, length) in backend.queue_lengths(service).await {
+                rows.push((service.as_str(), master, length));
+            }
+        }
+        let failed = rows.iter().find_map(|(_, master, length)| {
+            length.as_ref().err().map(|e| format!("{master}: {e}"))
+        });
+        let text = if json {
+            let rows: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|(service, master, length)| {
+                    serde_json::json!({"service": service, "master": master, "waiting": length.as_ref().ok()})
+                })
+                .collect();
+            format!("{}\n", serde_json::Value::Array(rows))
+        } else {
+            let width = services
+                .iter()
+                .map(String::len)
+                .max()
+                .unwrap_or(0)
+                .max("service".len());
+            let mut out = String::new();
+            if in_place {
+                // Home and clear: the table is redrawn where it was.
+                out.push_str("\u{1b}[H\u{1b}[2J");
+            }
+            let _ = writeln!(out, "{:width$}  {:24}  waiting", "service", "master");
+            for (service, master, length) in &rows {
+                let waiting = match length {
+                    Ok(n) => n.to_string(),
+                    Err(e) => format!("? ({e})"),
+                };
+                let _ = writeln!(out, "{service:width$}  {master:24}  {waiting}");
+            }
+            out
+        };
+        emit(&text);
+        if let Some(why) = failed {
+            return Err(unreachable(&why));
+        }
+        printed += 1;
+        if prints.is_some_and(|n| printed >= n) {
+            return Ok(());
+        }
+        tokio::time::sleep(interval).await;
+    }
 }
 
 /// The request body: JSON from the argument, `@FILE`, or `-` for standard input; `{}` when there is none.

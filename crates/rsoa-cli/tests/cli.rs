@@ -332,3 +332,70 @@ fn status_and_introspect_read_well_and_as_json() {
         0
     );
 }
+
+#[test]
+fn queues_shows_waiting_requests_per_master() {
+    let running = Running::start();
+    // Nobody serves `idle`: what is pushed there waits.
+    for _ in 0..3 {
+        support::push_raw(running.redis.port, "pysoa:service.idle", b"x");
+    }
+    let output = running
+        .rsoa()
+        .args(["queues", "idle", "calc", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let rows: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let master = format!("127.0.0.1:{}", running.redis.port);
+    assert_eq!(
+        rows,
+        serde_json::json!([
+            {"service": "idle", "master": master, "waiting": 3},
+            {"service": "calc", "master": master, "waiting": 0},
+        ])
+    );
+    // A table for people; --watch prints again, --count times.
+    let output = running
+        .rsoa()
+        .args([
+            "queues",
+            "idle",
+            "--watch",
+            "--interval",
+            "0.1",
+            "--count",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    let text = stdout(&output);
+    assert_eq!(text.matches("service  master").count(), 2, "{text}");
+    assert!(text.contains(&format!("idle     {master:24}  3")), "{text}");
+}
+
+#[test]
+fn completions_and_the_manual_page_come_from_the_command_line_definition() {
+    let output = Command::cargo_bin("rsoa")
+        .unwrap()
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let script = stdout(&output);
+    assert!(
+        script.contains("_rsoa()") && script.contains("introspect"),
+        "{script}"
+    );
+    let output = Command::cargo_bin("rsoa")
+        .unwrap()
+        .arg("man")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let page = stdout(&output);
+    assert!(
+        page.contains(".TH rsoa") && page.contains("queues"),
+        "{page}"
+    );
+}

@@ -765,6 +765,28 @@ impl RedisBackend {
         futures::future::join_all(pings).await
     }
 
+    /// The length of `service`'s request queue on every master at once (`LLEN`, read-only), each within the
+    /// connect timeout: per master (in ring order), its address and the number of requests waiting, or why it
+    /// could not be read.
+    pub async fn queue_lengths(&self, service: &str) -> Vec<(String, Result<u64, String>)> {
+        let key = crate::ring::service_queue_key(service);
+        let key = key.as_str();
+        let reads = self.inner.masters.iter().map(|master| async move {
+            let answer = tokio::time::timeout(
+                master.connect_timeout,
+                master.pool.next().llen::<u64, _>(key),
+            )
+            .await;
+            let outcome = match answer {
+                Ok(Ok(length)) => Ok(length),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no answer within {:?}", master.connect_timeout)),
+            };
+            (master.label.clone(), outcome)
+        });
+        futures::future::join_all(reads).await
+    }
+
     /// Closes every connection. Calls still waiting for a response fail with a closed-transport error. A master
     /// that does not answer (gone, or being reconnected to) is given up on after its connect timeout (at most
     /// 5 s): closing never hangs.
