@@ -14,10 +14,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use bench::{Load, Stop};
 use clap::{Args, Parser, Subcommand};
 use rsoa_client::{CallError, Client};
 use rsoa_protocol::{Error as WireError, Map, Value};
 use rsoa_transport_redis::{RedisBackend, RedisClientTransport, RedisSettings};
+
+mod bench;
 
 /// Exit code: the call answered with action or job errors.
 const ANSWERED_WITH_ERRORS: u8 = 1;
@@ -96,6 +99,31 @@ enum Command {
         #[arg(long, value_name = "N")]
         count: Option<u64>,
         /// Print JSON (one document a print).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Load-test an action: concurrent callers for a count or a duration, optionally rate-limited, with a progress
+    /// bar and a latency summary.
+    Bench {
+        /// The service.
+        service: String,
+        /// The action.
+        action: String,
+        /// The request body, as for `call` (default `{}`).
+        body: Option<String>,
+        /// Callers calling at once.
+        #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        concurrency: u64,
+        /// Stop after this many calls (default: run for --duration).
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
+        /// Seconds to run when no --count is given.
+        #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+        duration: f64,
+        /// At most this many calls a second, all callers together.
+        #[arg(long, value_name = "CALLS")]
+        rate: Option<f64>,
+        /// Print the results as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -252,6 +280,51 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             let backend = connect_backend(settings, timeout).await?;
             let prints = if watch { count } else { Some(1) };
             queues(&backend, &services, interval, prints, json).await?;
+        }
+        Command::Bench {
+            service,
+            action,
+            body,
+            concurrency,
+            count,
+            duration,
+            rate,
+            json,
+        } => {
+            let body = read_body(body.as_deref())?;
+            let stop = match count {
+                Some(count) => Stop::Count(count),
+                None => Stop::After(
+                    Duration::try_from_secs_f64(duration)
+                        .map_err(|e| Failure::usage(format!("--duration: {e}")))?,
+                ),
+            };
+            let pause = match rate {
+                None => None,
+                Some(rate) if rate > 0.0 && rate.is_finite() => {
+                    Some(Duration::from_secs_f64(1.0 / rate))
+                }
+                Some(rate) => {
+                    return Err(Failure::usage(format!(
+                        "--rate {rate}: a positive number of calls a second"
+                    )))
+                }
+            };
+            let client = connect(settings, &service, timeout).await?;
+            let load = Load {
+                service,
+                action,
+                body,
+                concurrency,
+                stop,
+                pause,
+                timeout,
+            };
+            let results = bench::run(&client, load).await;
+            emit(&if json { results.json() } else { results.text() });
+            if results.errors() > 0 {
+                return Ok(ANSWERED_WITH_ERRORS);
+            }
         }
         // Answered above, before any Redis is needed.
         Command::Completions { .. } | Command::Man => {}

@@ -399,3 +399,71 @@ fn completions_and_the_manual_page_come_from_the_command_line_definition() {
         "{page}"
     );
 }
+
+#[test]
+fn bench_counts_calls_latencies_and_errors() {
+    let running = Running::start();
+    let output = running
+        .rsoa()
+        .args([
+            "bench",
+            "calc",
+            "square",
+            r#"{"number": 2}"#,
+            "--count",
+            "60",
+            "--concurrency",
+            "4",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let results: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(results["ok"], 60, "{results}");
+    assert_eq!(results["failed"], 0, "{results}");
+    let latency = &results["latency"];
+    assert!(latency["p50_us"].as_u64().unwrap() > 0, "{results}");
+    assert!(
+        latency["p50_us"].as_u64() <= latency["max_us"].as_u64(),
+        "{results}"
+    );
+    // Errors are counted by code, and make the exit code 1.
+    let output = running
+        .rsoa()
+        .args([
+            "bench",
+            "calc",
+            "square",
+            r#"{"number": -2}"#,
+            "--count",
+            "5",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("errors INVALID: 5"),
+        "{}",
+        stdout(&output)
+    );
+    // A rate limit spaces the calls: 20 calls at 100 a second take at least the 19 intervals between them.
+    let output = running
+        .rsoa()
+        .args([
+            "bench",
+            "calc",
+            "square",
+            r#"{"number": 1}"#,
+            "--count",
+            "20",
+            "--rate",
+            "100",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let results: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(results["ok"], 20, "{results}");
+    assert!(results["seconds"].as_f64().unwrap() >= 0.19, "{results}");
+}
