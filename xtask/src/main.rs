@@ -436,7 +436,15 @@ fn interop() -> Result {
 fn rsoa_cli_cases(sh: &Shell, target: &std::path::Path, port: &str) -> Result<String> {
     let redis = format!("127.0.0.1:{port}");
     // (name, arguments, the exit code expected, what its output must contain)
-    let cases: [(&str, &[&str], i32, &str); 4] = [
+    // PySOA's special types through the Python service's `echo`, and back exactly as sent.
+    let special = r#"{"when":{"$datetime":"2026-12-04T19:30:05.123456"},"utc":{"$datetime":"2026-12-04T19:30:05.000001+00:00"},"day":{"$date":"2026-12-04"},"at":{"$time":"19:30:05.123456"},"price":{"$decimal":"-12.50"},"cost":{"$amount":"1250 USD"},"raw":{"$bytes":"00ff"}}"#;
+    let cases: [(&str, &[&str], i32, &str); 5] = [
+        (
+            "cli_special_types",
+            &["call", "pyinterop", "echo", special, "--raw"],
+            0,
+            special,
+        ),
         (
             "cli_call",
             &["call", "pyinterop", "square", r#"{"number": 6}"#, "--raw"],

@@ -21,6 +21,7 @@ use rsoa_protocol::{Error as WireError, Map, Value};
 use rsoa_transport_redis::{RedisBackend, RedisClientTransport, RedisSettings};
 
 mod bench;
+mod tagged;
 
 /// Exit code: the call answered with action or job errors.
 const ANSWERED_WITH_ERRORS: u8 = 1;
@@ -62,6 +63,9 @@ enum Command {
         /// The action.
         action: String,
         /// The request body as JSON, `@FILE` to read it from a file, or `-` for standard input (default `{}`).
+        /// PySOA's special types are one-key objects: {"$datetime": "2026-12-04T19:30:05.123456"} (with +00:00 or Z
+        /// in UTC), {"$date": "2026-12-04"}, {"$time": "19:30:05"}, {"$decimal": "-12.50"}, {"$amount": "1250
+        /// USD"}, {"$bytes": "00ff"} (hex); responses are printed the same way.
         body: Option<String>,
         /// A context value, `KEY=VALUE` (the value as JSON, or as text when it is not JSON); repeatable.
         #[arg(long = "context", value_name = "KEY=VALUE")]
@@ -470,13 +474,13 @@ fn read_body(body: Option<&str>) -> Result<Map, Failure> {
             e.column()
         ))
     })?;
-    match rsoa_protocol::to_value(&json) {
+    match tagged::from_json(&json) {
         Ok(Value::Map(map)) => Ok(map),
         Ok(other) => Err(Failure::usage(format!(
             "the body must be a JSON object, not a {}",
             other.kind()
         ))),
-        Err(e) => Err(Failure::usage(format!("the body: {e}"))),
+        Err(e) => Err(Failure::usage(format!("the body is not valid: {e}"))),
     }
 }
 
@@ -487,7 +491,7 @@ fn context_value(pair: &str) -> Result<(String, Value), Failure> {
         .ok_or_else(|| Failure::usage(format!("--context {pair:?}: expected KEY=VALUE")))?;
     let value = serde_json::from_str::<serde_json::Value>(text)
         .ok()
-        .and_then(|json| rsoa_protocol::to_value(&json).ok())
+        .and_then(|json| tagged::from_json(&json).ok())
         .unwrap_or_else(|| Value::from(text));
     Ok((key.to_owned(), value))
 }
@@ -532,10 +536,11 @@ fn emit(text: &str) {
 
 /// A value as JSON: indented (coloured keys on a terminal), or on one line.
 fn json_text(value: &Value, raw: bool) -> Result<String, Failure> {
+    let json = tagged::to_json(value);
     let text = if raw {
-        serde_json::to_string(value)
+        serde_json::to_string(&json)
     } else {
-        serde_json::to_string_pretty(value)
+        serde_json::to_string_pretty(&json)
     }
     .map_err(|e| Failure {
         code: ANSWERED_WITH_ERRORS,

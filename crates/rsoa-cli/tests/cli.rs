@@ -31,6 +31,9 @@ fn service() -> Server {
                 square: req.number * req.number,
             })
         })
+        .action_fn("echo", |body: rsoa_protocol::Map, _ctx: ActionContext| async move {
+            Ok::<_, ActionError>(body)
+        })
         .action_fn(
             "context",
             |_: rsoa_protocol::Map, ctx: ActionContext| async move {
@@ -466,4 +469,49 @@ fn bench_counts_calls_latencies_and_errors() {
     let results: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(results["ok"], 20, "{results}");
     assert!(results["seconds"].as_f64().unwrap() >= 0.19, "{results}");
+}
+
+/// Every special type, written as `rsoa` reads and prints them.
+const SPECIAL: &str = r#"{"when": {"$datetime": "2026-12-04T19:30:05.123456"}, "utc": {"$datetime": "2026-12-04T19:30:05.000001+00:00"}, "day": {"$date": "2026-12-04"}, "at": {"$time": "19:30:05.123456"}, "price": {"$decimal": "-12.50"}, "cost": {"$amount": "1250 USD"}, "raw": {"$bytes": "00ff"}, "big": 18446744073709551615, "half": 0.5, "list": [1, "x", null, true]}"#;
+
+#[test]
+fn special_types_round_trip_exactly() {
+    let running = Running::start();
+    let output = running
+        .rsoa()
+        .args(["call", "calc", "echo", SPECIAL, "--raw"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let sent: serde_json::Value = serde_json::from_str(SPECIAL).unwrap();
+    let echoed: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(echoed, sent);
+    // A bad special value names where it is and why.
+    let output = running
+        .rsoa()
+        .args([
+            "call",
+            "calc",
+            "echo",
+            r#"{"a": [{"$date": "2026-13-01"}]}"#,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("body.a.0: $date"),
+        "{}",
+        stderr(&output)
+    );
+    let output = running
+        .rsoa()
+        .args(["call", "calc", "echo", r#"{"a": {"$when": "now"}}"#])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("unknown type \"$when\""),
+        "{}",
+        stderr(&output)
+    );
 }
