@@ -17,7 +17,7 @@ use std::time::Duration;
 use bench::{Load, Stop};
 use clap::{Args, Parser, Subcommand};
 use rsoa_client::{CallError, Client};
-use rsoa_protocol::{Error as WireError, Map, Value};
+use rsoa_protocol::{ActionRequest, Error as WireError, Map, Value};
 use rsoa_transport_redis::{RedisBackend, RedisClientTransport, RedisSettings};
 
 mod bench;
@@ -52,6 +52,21 @@ struct Connection {
     /// Seconds to wait for a response.
     #[arg(long, global = true, default_value_t = 10, value_name = "SECONDS")]
     timeout: u64,
+    /// The Redis user (ACL).
+    #[arg(long, global = true, value_name = "NAME")]
+    username: Option<String>,
+    /// The Redis password.
+    #[arg(long, global = true, value_name = "SECRET")]
+    password: Option<String>,
+    /// The Redis database number.
+    #[arg(long, global = true, value_name = "N")]
+    db: Option<u8>,
+    /// Connect with TLS.
+    #[arg(long, global = true)]
+    tls: bool,
+    /// With --tls: the certificate authorities to trust (a PEM file).
+    #[arg(long, global = true, value_name = "FILE", requires = "tls")]
+    ca_certs: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,8 +75,9 @@ enum Command {
     Call {
         /// The service.
         service: String,
-        /// The action.
-        action: String,
+        /// The action (not with --job).
+        #[arg(required_unless_present = "job", conflicts_with = "job")]
+        action: Option<String>,
         /// The request body as JSON, `@FILE` to read it from a file, or `-` for standard input (default `{}`).
         /// PySOA's special types are one-key objects: {"$datetime": "2026-12-04T19:30:05.123456"} (with +00:00 or Z
         /// in UTC), {"$date": "2026-12-04"}, {"$time": "19:30:05"}, {"$decimal": "-12.50"}, {"$amount": "1250
@@ -79,6 +95,19 @@ enum Command {
         /// Print the response on one line.
         #[arg(long)]
         raw: bool,
+        /// Several actions in one job, from a JSON file (`-` for standard input): a list of
+        /// `{"action": NAME, "body": {...}}`; the job's actions are printed with their bodies and errors.
+        #[arg(long, value_name = "FILE")]
+        job: Option<String>,
+        /// With --job: the file is a list of jobs (each a list of actions), sent all at once.
+        #[arg(long, requires = "job")]
+        parallel: bool,
+        /// With --job: run every action even after one fails.
+        #[arg(long, requires = "job")]
+        continue_on_error: bool,
+        /// Send the request in JSON (PySOA's JSON serializer) instead of MessagePack.
+        #[arg(long)]
+        json: bool,
     },
     /// Print a service's `status`: versions and health checks.
     Status {
@@ -221,22 +250,83 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             switches,
             correlation_id,
             raw,
+            job,
+            parallel,
+            continue_on_error,
+            json,
         } => {
-            let body = read_body(body.as_deref())?;
-            let client = connect(settings, &service, timeout).await?;
-            let mut call = client
-                .call_action(&service, &action, body)
+            let request = match (&job, action) {
+                (Some(file), _) => Request::Jobs(read_jobs(file, parallel)?),
+                (None, Some(action)) => Request::Action(action, read_body(body.as_deref())?),
+                (None, None) => return Err(Failure::usage("give an ACTION or --job FILE")),
+            };
+            let backend = connect_backend(settings, timeout).await?;
+            let mut transport = RedisClientTransport::builder(&backend, &service);
+            if json {
+                transport = transport.serializer("json");
+            }
+            let transport = transport.build().map_err(|e| unreachable(&e))?;
+            let client = Client::builder()
                 .timeout(timeout)
-                .switches(switches);
+                .service(transport)
+                .build();
+            // Every option in one place: a builder's `options` replaces what was set on it before.
+            let mut options = rsoa_client::CallOptions::new()
+                .timeout(timeout)
+                .switches(switches)
+                .continue_on_error(continue_on_error);
             if let Some(id) = correlation_id {
-                call = call.correlation_id(id);
+                options = options.correlation_id(id);
             }
             for pair in &context {
                 let (key, value) = context_value(pair)?;
-                call = call.context(key, value);
+                options = options.context(key, value);
             }
-            let response = call.await.map_err(|e| call_failure(&e))?;
-            emit(&json_text(&Value::Map(response.body), raw)?);
+            match request {
+                Request::Action(action, body) => {
+                    let response = client
+                        .call_action(&service, &action, body)
+                        .options(options)
+                        .await
+                        .map_err(|e| call_failure(&e))?;
+                    emit(&json_text(&Value::Map(response.body), raw)?);
+                }
+                Request::Jobs(jobs) => {
+                    // A job's errors are shown with its actions, not raised.
+                    let options = options.raise_action_errors(false).raise_job_errors(false);
+                    let parallel = jobs.len() > 1 || parallel;
+                    let responses = if parallel {
+                        let jobs = jobs
+                            .into_iter()
+                            .map(|actions| rsoa_client::Job::new(&service, actions));
+                        client
+                            .call_jobs_parallel(jobs)
+                            .options(options)
+                            .await
+                            .map_err(|e| call_failure(&e))?
+                    } else {
+                        let actions = jobs.into_iter().next().unwrap_or_default();
+                        vec![client
+                            .call_actions(&service, actions)
+                            .options(options)
+                            .await
+                            .map_err(|e| call_failure(&e))?]
+                    };
+                    let failed = responses.iter().any(|r| {
+                        !r.errors.is_empty() || r.actions.iter().any(|a| !a.errors.is_empty())
+                    });
+                    let shown: Vec<Value> = responses.iter().map(|r| r.to_value(true)).collect();
+                    let shown = if parallel {
+                        Value::Array(shown)
+                    } else {
+                        shown.into_iter().next().unwrap_or_default()
+                    };
+                    emit(&json_text(&shown, raw)?);
+                    if failed {
+                        return Ok(ANSWERED_WITH_ERRORS);
+                    }
+                }
+            }
         }
         Command::Status { service, json } => {
             let client = connect(settings, &service, timeout).await?;
@@ -336,10 +426,11 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     Ok(0)
 }
 
-/// The Redis settings: from `--settings` (its `transport`, as a client), or a standard ring from `--redis`.
+/// The Redis settings: from `--settings` (its `transport`, as a client), or a standard ring from `--redis`; the
+/// connection flags over either.
 fn redis_settings(connection: &Connection) -> Result<RedisSettings, Failure> {
-    match (&connection.settings, connection.redis.is_empty()) {
-        (Some(_), false) => Err(Failure::usage("give --settings or --redis, not both")),
+    let mut redis = match (&connection.settings, connection.redis.is_empty()) {
+        (Some(_), false) => return Err(Failure::usage("give --settings or --redis, not both")),
         (Some(path), true) => {
             let settings = rsoa_standalone::Settings::load(path)
                 .map_err(|e| Failure::usage(format!("settings: {e}")))?;
@@ -347,13 +438,32 @@ fn redis_settings(connection: &Connection) -> Result<RedisSettings, Failure> {
             // What only a server uses.
             redis.receive_batch_size = None;
             redis.chunk_messages_larger_than_bytes = None;
-            Ok(redis)
+            redis
         }
-        (None, false) => Ok(RedisSettings::standard(connection.redis.iter().cloned())),
-        (None, true) => Err(Failure::usage(
-            "no Redis to use: give --redis HOST:PORT or --settings FILE",
-        )),
+        (None, false) => RedisSettings::standard(connection.redis.iter().cloned()),
+        (None, true) => {
+            return Err(Failure::usage(
+                "no Redis to use: give --redis HOST:PORT or --settings FILE",
+            ))
+        }
+    };
+    let kwargs = &mut redis.backend_layer_kwargs.connection_kwargs;
+    if let Some(username) = &connection.username {
+        kwargs.username = Some(username.clone());
     }
+    if let Some(password) = &connection.password {
+        kwargs.password = Some(password.clone());
+    }
+    if let Some(db) = connection.db {
+        kwargs.db = Some(db);
+    }
+    if connection.tls {
+        kwargs.ssl = true;
+    }
+    if let Some(ca_certs) = &connection.ca_certs {
+        kwargs.ssl_ca_certs = Some(ca_certs.clone());
+    }
+    Ok(redis)
 }
 
 fn unreachable(e: &dyn std::fmt::Display) -> Failure {
@@ -447,6 +557,74 @@ async fn queues(
             return Ok(());
         }
         tokio::time::sleep(interval).await;
+    }
+}
+
+/// What `rsoa call` sends: one action, or jobs of several actions (`--job`).
+enum Request {
+    Action(String, Map),
+    Jobs(Vec<Vec<ActionRequest>>),
+}
+
+/// The jobs of a `--job` file: a list of actions, or with `parallel` a list of such lists.
+fn read_jobs(file: &str, parallel: bool) -> Result<Vec<Vec<ActionRequest>>, Failure> {
+    let text = if file == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| Failure::usage(format!("--job from standard input: {e}")))?;
+        text
+    } else {
+        std::fs::read_to_string(file).map_err(|e| Failure::usage(format!("--job {file:?}: {e}")))?
+    };
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        Failure::usage(format!(
+            "--job {file:?} is not JSON: {e} (line {}, column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let actions = |json: &serde_json::Value, path: &str| -> Result<Vec<ActionRequest>, Failure> {
+        let list = json.as_array().ok_or_else(|| {
+            Failure::usage(format!("--job {path}: a list of actions is expected"))
+        })?;
+        list.iter()
+            .enumerate()
+            .map(|(i, entry)| {
+                let name = entry
+                    .get("action")
+                    .and_then(serde_json::Value::as_str)
+                    .ok_or_else(|| {
+                        Failure::usage(format!(
+                            "--job {path}.{i}: {{\"action\": NAME, \"body\": {{...}}}} is expected"
+                        ))
+                    })?;
+                let body = match entry.get("body") {
+                    None => Map::new(),
+                    Some(body) => match tagged::from_json(body) {
+                        Ok(Value::Map(map)) => map,
+                        Ok(_) => {
+                            return Err(Failure::usage(format!(
+                                "--job {path}.{i}.body: not an object"
+                            )))
+                        }
+                        Err(e) => return Err(Failure::usage(format!("--job {path}.{i}: {e}"))),
+                    },
+                };
+                Ok(ActionRequest::new(name, body))
+            })
+            .collect()
+    };
+    if parallel {
+        let jobs = json
+            .as_array()
+            .ok_or_else(|| Failure::usage("--job with --parallel: a list of jobs is expected"))?;
+        jobs.iter()
+            .enumerate()
+            .map(|(i, job)| actions(job, &format!("jobs.{i}")))
+            .collect()
+    } else {
+        Ok(vec![actions(&json, "actions")?])
     }
 }
 

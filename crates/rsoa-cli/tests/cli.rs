@@ -515,3 +515,118 @@ fn special_types_round_trip_exactly() {
         stderr(&output)
     );
 }
+
+#[test]
+fn jobs_of_several_actions_in_one_or_in_parallel() {
+    let running = Running::start();
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let job = dir.join("rsoa-cli-job.json");
+    std::fs::write(
+        &job,
+        r#"[{"action": "square", "body": {"number": -1}}, {"action": "square", "body": {"number": 3}}]"#,
+    )
+    .unwrap();
+    // The first fails; with --continue-on-error the second runs too. Errors are shown with the actions: exit 1.
+    let output = running
+        .rsoa()
+        .args([
+            "call",
+            "calc",
+            "--job",
+            job.to_str().unwrap(),
+            "--continue-on-error",
+            "--raw",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let response: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let actions = response["actions"].as_array().expect("the job's actions");
+    assert_eq!(actions.len(), 2, "{response}");
+    assert_eq!(actions[0]["errors"][0]["code"], "INVALID", "{response}");
+    assert_eq!(
+        actions[1]["body"],
+        serde_json::json!({"square": 9}),
+        "{response}"
+    );
+    // Without it the job stops at the failure.
+    let output = running
+        .rsoa()
+        .args(["call", "calc", "--job", job.to_str().unwrap(), "--raw"])
+        .output()
+        .unwrap();
+    let response: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(
+        response["actions"].as_array().map(Vec::len),
+        Some(1),
+        "{response}"
+    );
+    // Several jobs at once, in JSON on the wire.
+    let jobs = dir.join("rsoa-cli-jobs.json");
+    std::fs::write(
+        &jobs,
+        r#"[[{"action": "square", "body": {"number": 2}}], [{"action": "square", "body": {"number": 5}}]]"#,
+    )
+    .unwrap();
+    let output = running
+        .rsoa()
+        .args([
+            "call",
+            "calc",
+            "--job",
+            jobs.to_str().unwrap(),
+            "--parallel",
+            "--json",
+            "--raw",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let responses: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let squares: Vec<&serde_json::Value> = responses
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["actions"][0]["body"]["square"])
+        .collect();
+    assert_eq!(squares, [&serde_json::json!(4), &serde_json::json!(25)]);
+    // A bad job file names where.
+    std::fs::write(&job, r#"[{"body": {}}]"#).unwrap();
+    let output = running
+        .rsoa()
+        .args(["call", "calc", "--job", job.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("--job actions.0"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn connection_flags_reach_a_locked_down_redis() {
+    let redis = support::redis(&["--requirepass", "s3cret"]);
+    let redis_at = format!("127.0.0.1:{}", redis.port);
+    let queues = |extra: &[&str]| {
+        Command::cargo_bin("rsoa")
+            .unwrap()
+            .args(["--redis", &redis_at, "--timeout", "3"])
+            .args(extra)
+            .args(["queues", "calc", "--json"])
+            .timeout(support::DEADLINE)
+            .output()
+            .unwrap()
+    };
+    let output = queues(&["--password", "s3cret"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains(r#""waiting":0"#),
+        "{}",
+        stdout(&output)
+    );
+    // Without the password Redis refuses: the service cannot be reached.
+    let output = queues(&[]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+}
