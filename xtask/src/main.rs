@@ -438,7 +438,7 @@ fn rsoa_cli_cases(sh: &Shell, target: &std::path::Path, port: &str) -> Result<St
     // (name, arguments, the exit code expected, what its output must contain)
     // PySOA's special types through the Python service's `echo`, and back exactly as sent.
     let special = r#"{"when":{"$datetime":"2026-12-04T19:30:05.123456"},"utc":{"$datetime":"2026-12-04T19:30:05.000001+00:00"},"day":{"$date":"2026-12-04"},"at":{"$time":"19:30:05.123456"},"price":{"$decimal":"-12.50"},"cost":{"$amount":"1250 USD"},"raw":{"$bytes":"00ff"}}"#;
-    let cases: [(&str, &[&str], i32, &str); 5] = [
+    let cases: [(&str, &[&str], i32, &str); 7] = [
         (
             "cli_special_types",
             &["call", "pyinterop", "echo", special, "--raw"],
@@ -464,6 +464,26 @@ fn rsoa_cli_cases(sh: &Shell, target: &std::path::Path, port: &str) -> Result<St
             "number: integer — The number to square",
         ),
         ("cli_status", &["status", "pyinterop"], 0, "pysoa: 1.4.9"),
+        (
+            "cli_queues",
+            &["queues", "pyinterop", "--json"],
+            0,
+            r#""service":"pyinterop""#,
+        ),
+        (
+            "cli_bench",
+            &[
+                "bench",
+                "pyinterop",
+                "square",
+                r#"{"number": 2}"#,
+                "--count",
+                "50",
+                "--json",
+            ],
+            0,
+            r#""ok":50,"failed":0"#,
+        ),
     ];
     let mut report = String::new();
     for (name, args, code, expected) in cases {

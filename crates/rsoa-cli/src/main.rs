@@ -6,6 +6,9 @@
 //! rsoa --redis 127.0.0.1:6379 introspect example square
 //! ```
 //!
+//! The connection may also come from the environment: `SOA_REDIS` (comma-separated), `SOA_SETTINGS`,
+//! `SOA_REDIS_USERNAME`, `SOA_REDIS_PASSWORD` (not `RSOA_`, which the standalone runner reads as its settings).
+//!
 //! Exit codes: 0 success, 1 the call answered with action or job errors, 2 a usage mistake (a bad flag or body),
 //! 3 the service could not be reached (transport failure or timeout).
 
@@ -44,19 +47,31 @@ struct Cli {
 #[derive(Debug, Args)]
 struct Connection {
     /// A settings file of the standalone runner (TOML, YAML or JSON): its `transport` is the Redis to use.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", env = "SOA_SETTINGS")]
     settings: Option<PathBuf>,
     /// A Redis master, `HOST:PORT` or a `redis://`/`rediss://` URL; repeat it for a ring of masters.
-    #[arg(long = "redis", global = true, value_name = "HOST:PORT")]
+    #[arg(
+        long = "redis",
+        global = true,
+        value_name = "HOST:PORT",
+        env = "SOA_REDIS",
+        value_delimiter = ','
+    )]
     redis: Vec<String>,
     /// Seconds to wait for a response.
     #[arg(long, global = true, default_value_t = 10, value_name = "SECONDS")]
     timeout: u64,
     /// The Redis user (ACL).
-    #[arg(long, global = true, value_name = "NAME")]
+    #[arg(long, global = true, value_name = "NAME", env = "SOA_REDIS_USERNAME")]
     username: Option<String>,
     /// The Redis password.
-    #[arg(long, global = true, value_name = "SECRET")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECRET",
+        env = "SOA_REDIS_PASSWORD",
+        hide_env_values = true
+    )]
     password: Option<String>,
     /// The Redis database number.
     #[arg(long, global = true, value_name = "N")]

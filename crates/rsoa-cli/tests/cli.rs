@@ -250,6 +250,8 @@ fn usage_mistakes_exit_2_naming_the_problem() {
     // No Redis given at all.
     let output = Command::cargo_bin("rsoa")
         .unwrap()
+        .env_remove("SOA_REDIS")
+        .env_remove("SOA_SETTINGS")
         .args(["status", "calc"])
         .output()
         .unwrap();
@@ -629,4 +631,14 @@ fn connection_flags_reach_a_locked_down_redis() {
     // Without the password Redis refuses: the service cannot be reached.
     let output = queues(&[]);
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    // The connection from the environment.
+    let output = Command::cargo_bin("rsoa")
+        .unwrap()
+        .env("SOA_REDIS", &redis_at)
+        .env("SOA_REDIS_PASSWORD", "s3cret")
+        .args(["queues", "calc", "--json"])
+        .timeout(support::DEADLINE)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }
