@@ -524,20 +524,31 @@ async fn queues(
     let in_place = prints != Some(1) && !json && std::io::stdout().is_terminal();
     let mut printed = 0;
     loop {
+        // Per service and master: requests waiting, and reply queues with responses nobody has read yet.
         let mut rows = Vec::new();
         for service in services {
-            for (master, length) in backend.queue_lengths(service).await {
-                rows.push((service.as_str(), master, length));
+            let waiting = backend.queue_lengths(service).await;
+            let replies = backend.reply_queues(service).await;
+            for ((master, waiting), (_, replies)) in waiting.into_iter().zip(replies) {
+                rows.push((service.as_str(), master, waiting, replies));
             }
         }
-        let failed = rows.iter().find_map(|(_, master, length)| {
-            length.as_ref().err().map(|e| format!("{master}: {e}"))
+        let failed = rows.iter().find_map(|(_, master, waiting, replies)| {
+            let error = waiting.as_ref().err().or(replies.as_ref().err())?;
+            Some(format!("{master}: {error}"))
         });
         let text = if json {
             let rows: Vec<serde_json::Value> = rows
                 .iter()
-                .map(|(service, master, length)| {
-                    serde_json::json!({"service": service, "master": master, "waiting": length.as_ref().ok()})
+                .map(|(service, master, waiting, replies)| {
+                    let replies = replies.as_ref().ok();
+                    serde_json::json!({
+                        "service": service,
+                        "master": master,
+                        "waiting": waiting.as_ref().ok(),
+                        "reply_queues": replies.map(|r| r.0),
+                        "unread_responses": replies.map(|r| r.1),
+                    })
                 })
                 .collect();
             format!("{}\n", serde_json::Value::Array(rows))
@@ -553,13 +564,25 @@ async fn queues(
                 // Home and clear: the table is redrawn where it was.
                 out.push_str("\u{1b}[H\u{1b}[2J");
             }
-            let _ = writeln!(out, "{:width$}  {:24}  waiting", "service", "master");
-            for (service, master, length) in &rows {
-                let waiting = match length {
+            let _ = writeln!(
+                out,
+                "{:width$}  {:24}  waiting  reply queues  unread responses",
+                "service", "master"
+            );
+            for (service, master, waiting, replies) in &rows {
+                let shown = |n: Result<u64, &String>| match n {
                     Ok(n) => n.to_string(),
                     Err(e) => format!("? ({e})"),
                 };
-                let _ = writeln!(out, "{service:width$}  {master:24}  {waiting}");
+                let (queues, unread) = match replies {
+                    Ok((queues, unread)) => (queues.to_string(), unread.to_string()),
+                    Err(e) => (format!("? ({e})"), String::new()),
+                };
+                let _ = writeln!(
+                    out,
+                    "{service:width$}  {master:24}  {:7}  {queues:12}  {unread}",
+                    shown(waiting.as_ref().copied())
+                );
             }
             out
         };

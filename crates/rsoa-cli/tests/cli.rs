@@ -345,6 +345,15 @@ fn queues_shows_waiting_requests_per_master() {
     for _ in 0..3 {
         support::push_raw(running.redis.port, "pysoa:service.idle", b"x");
     }
+    let master = format!("127.0.0.1:{}", running.redis.port);
+    // Two responses to a caller of `calc` that has not read them yet, in a reply queue of PySOA's naming.
+    for _ in 0..2 {
+        support::push_raw(
+            running.redis.port,
+            "pysoa:service.calc.0123456789abcdef0123456789abcdef!00000000abcd",
+            b"y",
+        );
+    }
     let output = running
         .rsoa()
         .args(["queues", "idle", "calc", "--json"])
@@ -352,12 +361,11 @@ fn queues_shows_waiting_requests_per_master() {
         .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let rows: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
-    let master = format!("127.0.0.1:{}", running.redis.port);
     assert_eq!(
         rows,
         serde_json::json!([
-            {"service": "idle", "master": master, "waiting": 3},
-            {"service": "calc", "master": master, "waiting": 0},
+            {"service": "idle", "master": master, "waiting": 3, "reply_queues": 0, "unread_responses": 0},
+            {"service": "calc", "master": master, "waiting": 0, "reply_queues": 1, "unread_responses": 2},
         ])
     );
     // A table for people; --watch prints again, --count times.
@@ -376,7 +384,10 @@ fn queues_shows_waiting_requests_per_master() {
         .unwrap();
     let text = stdout(&output);
     assert_eq!(text.matches("service  master").count(), 2, "{text}");
-    assert!(text.contains(&format!("idle     {master:24}  3")), "{text}");
+    assert!(
+        text.contains(&format!("idle     {master:24}  3        0             0")),
+        "{text}"
+    );
 }
 
 #[test]

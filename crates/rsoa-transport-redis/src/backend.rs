@@ -787,6 +787,47 @@ impl RedisBackend {
         futures::future::join_all(reads).await
     }
 
+    /// The reply queues of calls to `service` that hold responses nobody has read yet, on every master at once
+    /// (`SCAN` for `pysoa:service.<name>.*!*`, then `LLEN` each: read-only), each within four connect timeouts:
+    /// per master (in ring order), its address and the number of such queues and of responses in them, or why
+    /// they could not be read.
+    pub async fn reply_queues(&self, service: &str) -> Vec<(String, Result<(u64, u64), String>)> {
+        use futures::TryStreamExt;
+        let pattern = format!("{}service.{service}.*!*", crate::ring::KEY_PREFIX);
+        let reads = self.inner.masters.iter().map(|master| {
+            let pattern = pattern.clone();
+            async move {
+                let client = master.pool.next();
+                let count = async {
+                    let keys: Vec<Key> = if master.cluster {
+                        client
+                            .scan_cluster_buffered(pattern, Some(1_000), None)
+                            .try_collect()
+                            .await?
+                    } else {
+                        client
+                            .scan_buffered(pattern, Some(1_000), None)
+                            .try_collect()
+                            .await?
+                    };
+                    let mut responses = 0;
+                    for key in &keys {
+                        responses += client.llen::<u64, _>(key.clone()).await?;
+                    }
+                    Ok::<_, RedisError>((keys.len() as u64, responses))
+                };
+                let limit = master.connect_timeout * 4;
+                let outcome = match tokio::time::timeout(limit, count).await {
+                    Ok(Ok(found)) => Ok(found),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err(format!("no answer within {limit:?}")),
+                };
+                (master.label.clone(), outcome)
+            }
+        });
+        futures::future::join_all(reads).await
+    }
+
     /// Closes every connection. Calls still waiting for a response fail with a closed-transport error. A master
     /// that does not answer (gone, or being reconnected to) is given up on after its connect timeout (at most
     /// 5 s): closing never hangs.
