@@ -103,8 +103,9 @@ fn bench(which: Option<&str>) -> Result {
                 sh,
                 "cargo bench --locked -p rsoa-transport-redis --bench redis"
             )
-            .env("BENCH_EXAMPLE_SERVICE", example)
+            .env("BENCH_EXAMPLE_SERVICE", &example)
             .run()?;
+            rsoa_cli_bench(&sh)?;
             pysoa_client_connections(&sh)?;
         }
         Some("pysoa") => bench_pysoa(false)?,
@@ -125,7 +126,7 @@ fn bench(which: Option<&str>) -> Result {
 /// figures from the Redis bench.
 fn pysoa_client_connections(sh: &Shell) -> Result {
     let python = ensure_venv(sh)?;
-    cmd!(sh, "cargo build --quiet --locked -p interop -p rsoa-cli").run()?;
+    cmd!(sh, "cargo build --quiet --locked -p interop").run()?;
     let (_redis, port) = start_redis()?;
     let port_text = port.to_string();
     let mut server = Command::new(sh.current_dir().join("target/debug/interop-server"));
@@ -150,6 +151,53 @@ fn pysoa_client_connections(sh: &Shell) -> Result {
             number("calls")?,
             number("answered")?,
             number("connections")?
+        );
+    }
+    Ok(())
+}
+
+/// `rsoa bench` (the command-line load generator) against the example service, beside `bench-client` (the load
+/// generator of `bench pysoa`) in alternating rounds, in the same run as the Redis bench.
+fn rsoa_cli_bench(sh: &Shell) -> Result {
+    cmd!(sh, "cargo build --quiet --locked --release -p rsoa-cli").run()?;
+    cmd!(
+        sh,
+        "cargo build --quiet --locked --release -p interop --bin bench-client"
+    )
+    .run()?;
+    let root = sh.current_dir();
+    let target = root.join("target/release");
+    let (_redis, port) = start_redis()?;
+    let port_text = port.to_string();
+    let service = example_service(&root, &target, port, "example");
+    let _service = start_serving(service, "the example service", "bench-rsoa-cli-example")?;
+    let redis = format!("127.0.0.1:{port}");
+    let body = r#"{"data":"xxxxxxxx"}"#;
+    println!("\n`rsoa bench` against the example service (echo, 8-byte body), beside bench-client; medians of 3 alternating rounds:\n");
+    println!("| callers | rsoa bench calls/s | bench-client calls/s | rsoa bench p50 µs | bench-client p50 µs |");
+    println!("|---:|---:|---:|---:|---:|");
+    for callers in [1_usize, 16] {
+        let callers_text = callers.to_string();
+        let calls = if callers == 1 { "5000" } else { "20000" };
+        let (mut cli_rate, mut cli_p50, mut rate, mut p50) = (vec![], vec![], vec![], vec![]);
+        for _ in 0..3 {
+            let line = cmd!(sh, "{target}/rsoa --redis {redis} bench example echo {body} --concurrency {callers_text} --count {calls} --json").read()?;
+            cli_rate.push(json_number(&line, "calls_per_sec").ok_or("no calls_per_sec")?);
+            cli_p50.push(json_number(&line, "p50_us").ok_or("no p50_us")?);
+            let line = cmd!(
+                sh,
+                "{target}/bench-client {port_text} example 8 {callers_text} {calls}"
+            )
+            .read()?;
+            rate.push(json_number(&line, "calls_per_sec").ok_or("no calls_per_sec")?);
+            p50.push(json_number(&line, "p50_us").ok_or("no p50_us")?);
+        }
+        println!(
+            "| {callers} | {:.0} | {:.0} | {:.0} | {:.0} |",
+            median(cli_rate),
+            median(rate),
+            median(cli_p50),
+            median(p50)
         );
     }
     Ok(())
@@ -363,7 +411,7 @@ fn interop() -> Result {
     let sh = shell()?;
     let root = sh.current_dir();
     let python = ensure_venv(&sh)?;
-    cmd!(sh, "cargo build --quiet --locked -p interop").run()?;
+    cmd!(sh, "cargo build --quiet --locked -p interop -p rsoa-cli").run()?;
     let (_redis, port) = start_redis()?;
     let port_text = port.to_string();
     let target = root.join("target/debug");
