@@ -344,17 +344,8 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             }
         }
         Command::Status { service, json } => {
-            let client = connect(settings, &service, timeout).await?;
-            let response = client
-                .call_action(&service, "status", ())
-                .timeout(timeout)
-                .await
-                .map_err(|e| call_failure(&e))?;
-            if json {
-                emit(&json_text(&Value::Map(response.body), false)?);
-            } else {
-                emit(&status_text(&response.body));
-            }
+            let body = builtin(settings, &service, "status", Map::new(), timeout).await?;
+            emit(&render(body, json, status_text)?);
         }
         Command::Introspect {
             service,
@@ -365,17 +356,8 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             if let Some(action) = &action {
                 body.insert("action_name", action.as_str());
             }
-            let client = connect(settings, &service, timeout).await?;
-            let response = client
-                .call_action(&service, "introspect", body)
-                .timeout(timeout)
-                .await
-                .map_err(|e| call_failure(&e))?;
-            if json {
-                emit(&json_text(&Value::Map(response.body), false)?);
-            } else {
-                emit(&introspection_text(&response.body));
-            }
+            let body = builtin(settings, &service, "introspect", body, timeout).await?;
+            emit(&render(body, json, introspection_text)?);
         }
         Command::Queues {
             services,
@@ -595,6 +577,32 @@ async fn queues(
             return Ok(());
         }
         tokio::time::sleep(interval).await;
+    }
+}
+
+/// Calls one of a service's built-in actions (`status`, `introspect`); its response body.
+async fn builtin(
+    settings: RedisSettings,
+    service: &str,
+    action: &str,
+    body: Map,
+    timeout: Duration,
+) -> Result<Map, Failure> {
+    let client = connect(settings, service, timeout).await?;
+    let response = client
+        .call_action(service, action, body)
+        .timeout(timeout)
+        .await
+        .map_err(|e| call_failure(&e))?;
+    Ok(response.body)
+}
+
+/// A built-in's response as JSON, or as `readable` writes it.
+fn render(body: Map, json: bool, readable: fn(&Map) -> String) -> Result<String, Failure> {
+    if json {
+        json_text(&Value::Map(body), false)
+    } else {
+        Ok(readable(&body))
     }
 }
 

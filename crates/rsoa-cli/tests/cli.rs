@@ -96,6 +96,11 @@ impl Running {
         }
     }
 
+    /// The binary's output for these arguments.
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        self.rsoa().args(args).output().expect("rsoa runs")
+    }
+
     fn rsoa(&self) -> Command {
         let mut command = Command::cargo_bin("rsoa").expect("the rsoa binary");
         command.args(["--redis", &format!("127.0.0.1:{}", self.redis.port)]);
@@ -124,11 +129,7 @@ fn stderr(output: &std::process::Output) -> String {
 #[test]
 fn call_prints_the_response_and_exits_0() {
     let running = Running::start();
-    let output = running
-        .rsoa()
-        .args(["call", "calc", "square", r#"{"number": 7}"#])
-        .output()
-        .unwrap();
+    let output = running.run(&["call", "calc", "square", r#"{"number": 7}"#]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let body: serde_json::Value = serde_json::from_str(&stdout(&output)).expect("JSON on stdout");
     assert_eq!(body, serde_json::json!({"square": 49}));
@@ -136,17 +137,13 @@ fn call_prints_the_response_and_exits_0() {
     let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let file = dir.join("rsoa-cli-body.json");
     std::fs::write(&file, r#"{"number": 3}"#).unwrap();
-    let output = running
-        .rsoa()
-        .args([
-            "call",
-            "calc",
-            "square",
-            &format!("@{}", file.display()),
-            "--raw",
-        ])
-        .output()
-        .unwrap();
+    let output = running.run(&[
+        "call",
+        "calc",
+        "square",
+        &format!("@{}", file.display()),
+        "--raw",
+    ]);
     assert_eq!(stdout(&output), "{\"square\":9}\n");
     let output = running
         .rsoa()
@@ -160,24 +157,20 @@ fn call_prints_the_response_and_exits_0() {
 #[test]
 fn context_switches_and_correlation_id_reach_the_action() {
     let running = Running::start();
-    let output = running
-        .rsoa()
-        .args([
-            "call",
-            "calc",
-            "context",
-            "--switch",
-            "5",
-            "--switch",
-            "2",
-            "--correlation-id",
-            "abc",
-            "--context",
-            "team=payments",
-            "--raw",
-        ])
-        .output()
-        .unwrap();
+    let output = running.run(&[
+        "call",
+        "calc",
+        "context",
+        "--switch",
+        "5",
+        "--switch",
+        "2",
+        "--correlation-id",
+        "abc",
+        "--context",
+        "team=payments",
+        "--raw",
+    ]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let body: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(
@@ -189,11 +182,7 @@ fn context_switches_and_correlation_id_reach_the_action() {
 #[test]
 fn action_errors_exit_1_with_code_field_and_message() {
     let running = Running::start();
-    let output = running
-        .rsoa()
-        .args(["call", "calc", "square", r#"{"number": -1, "zz": 1}"#])
-        .output()
-        .unwrap();
+    let output = running.run(&["call", "calc", "square", r#"{"number": -1, "zz": 1}"#]);
     assert_eq!(output.status.code(), Some(1));
     let errors = stderr(&output);
     assert!(
@@ -204,11 +193,7 @@ fn action_errors_exit_1_with_code_field_and_message() {
         errors.contains("UNKNOWN: Extra keys present: zz"),
         "{errors}"
     );
-    let output = running
-        .rsoa()
-        .args(["call", "calc", "nope"])
-        .output()
-        .unwrap();
+    let output = running.run(&["call", "calc", "nope"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(
         stderr(&output).contains("UNKNOWN (action)"),
@@ -220,11 +205,7 @@ fn action_errors_exit_1_with_code_field_and_message() {
 #[test]
 fn usage_mistakes_exit_2_naming_the_problem() {
     let running = Running::start();
-    let output = running
-        .rsoa()
-        .args(["call", "calc", "square", "{\"number\": "])
-        .output()
-        .unwrap();
+    let output = running.run(&["call", "calc", "square", "{\"number\": "]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
         stderr(&output).contains("the body is not JSON"),
@@ -262,7 +243,7 @@ fn usage_mistakes_exit_2_naming_the_problem() {
         stderr(&output)
     );
     // clap's own mistakes.
-    let output = running.rsoa().args(["call"]).output().unwrap();
+    let output = running.run(&["call"]);
     assert_eq!(output.status.code(), Some(2));
 }
 
@@ -287,37 +268,25 @@ fn an_unreachable_redis_or_a_silent_service_exits_3_within_the_timeout() {
     assert!(started.elapsed() < support::DEADLINE);
     // Redis answers, but nobody serves `ghost`.
     let running = Running::start();
-    let output = running
-        .rsoa()
-        .args(["--timeout", "1", "call", "ghost", "anything"])
-        .output()
-        .unwrap();
+    let output = running.run(&["--timeout", "1", "call", "ghost", "anything"]);
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
 }
 
 #[test]
 fn status_and_introspect_read_well_and_as_json() {
     let running = Running::start();
-    let output = running.rsoa().args(["status", "calc"]).output().unwrap();
+    let output = running.run(&["status", "calc"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(
         stdout(&output).contains("version: 1.2.3"),
         "{}",
         stdout(&output)
     );
-    let output = running
-        .rsoa()
-        .args(["status", "calc", "--json"])
-        .output()
-        .unwrap();
+    let output = running.run(&["status", "calc", "--json"]);
     let status: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(status["version"], "1.2.3");
 
-    let output = running
-        .rsoa()
-        .args(["introspect", "calc"])
-        .output()
-        .unwrap();
+    let output = running.run(&["introspect", "calc"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let text = stdout(&output);
     assert!(text.contains("square\n  The number to square."), "{text}");
@@ -325,11 +294,7 @@ fn status_and_introspect_read_well_and_as_json() {
         text.contains("    number: integer (gte 0) — The number to square"),
         "{text}"
     );
-    let output = running
-        .rsoa()
-        .args(["introspect", "calc", "square", "--json"])
-        .output()
-        .unwrap();
+    let output = running.run(&["introspect", "calc", "square", "--json"]);
     let described: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(described["action_names"], serde_json::json!(["square"]));
     assert_eq!(
@@ -354,11 +319,7 @@ fn queues_shows_waiting_requests_per_master() {
             b"y",
         );
     }
-    let output = running
-        .rsoa()
-        .args(["queues", "idle", "calc", "--json"])
-        .output()
-        .unwrap();
+    let output = running.run(&["queues", "idle", "calc", "--json"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let rows: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(
@@ -369,19 +330,15 @@ fn queues_shows_waiting_requests_per_master() {
         ])
     );
     // A table for people; --watch prints again, --count times.
-    let output = running
-        .rsoa()
-        .args([
-            "queues",
-            "idle",
-            "--watch",
-            "--interval",
-            "0.1",
-            "--count",
-            "2",
-        ])
-        .output()
-        .unwrap();
+    let output = running.run(&[
+        "queues",
+        "idle",
+        "--watch",
+        "--interval",
+        "0.1",
+        "--count",
+        "2",
+    ]);
     let text = stdout(&output);
     assert_eq!(text.matches("service  master").count(), 2, "{text}");
     assert!(
@@ -419,21 +376,17 @@ fn completions_and_the_manual_page_come_from_the_command_line_definition() {
 #[test]
 fn bench_counts_calls_latencies_and_errors() {
     let running = Running::start();
-    let output = running
-        .rsoa()
-        .args([
-            "bench",
-            "calc",
-            "square",
-            r#"{"number": 2}"#,
-            "--count",
-            "60",
-            "--concurrency",
-            "4",
-            "--json",
-        ])
-        .output()
-        .unwrap();
+    let output = running.run(&[
+        "bench",
+        "calc",
+        "square",
+        r#"{"number": 2}"#,
+        "--count",
+        "60",
+        "--concurrency",
+        "4",
+        "--json",
+    ]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let results: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(results["ok"], 60, "{results}");
@@ -445,18 +398,14 @@ fn bench_counts_calls_latencies_and_errors() {
         "{results}"
     );
     // Errors are counted by code, and make the exit code 1.
-    let output = running
-        .rsoa()
-        .args([
-            "bench",
-            "calc",
-            "square",
-            r#"{"number": -2}"#,
-            "--count",
-            "5",
-        ])
-        .output()
-        .unwrap();
+    let output = running.run(&[
+        "bench",
+        "calc",
+        "square",
+        r#"{"number": -2}"#,
+        "--count",
+        "5",
+    ]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(
         stdout(&output).contains("errors INVALID: 5"),
@@ -464,21 +413,17 @@ fn bench_counts_calls_latencies_and_errors() {
         stdout(&output)
     );
     // A rate limit spaces the calls: 20 calls at 100 a second take at least the 19 intervals between them.
-    let output = running
-        .rsoa()
-        .args([
-            "bench",
-            "calc",
-            "square",
-            r#"{"number": 1}"#,
-            "--count",
-            "20",
-            "--rate",
-            "100",
-            "--json",
-        ])
-        .output()
-        .unwrap();
+    let output = running.run(&[
+        "bench",
+        "calc",
+        "square",
+        r#"{"number": 1}"#,
+        "--count",
+        "20",
+        "--rate",
+        "100",
+        "--json",
+    ]);
     let results: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(results["ok"], 20, "{results}");
     assert!(results["seconds"].as_f64().unwrap() >= 0.19, "{results}");
@@ -490,11 +435,7 @@ const SPECIAL: &str = r#"{"when": {"$datetime": "2026-12-04T19:30:05.123456"}, "
 #[test]
 fn special_types_round_trip_exactly() {
     let running = Running::start();
-    let output = running
-        .rsoa()
-        .args(["call", "calc", "echo", SPECIAL, "--raw"])
-        .output()
-        .unwrap();
+    let output = running.run(&["call", "calc", "echo", SPECIAL, "--raw"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let sent: serde_json::Value = serde_json::from_str(SPECIAL).unwrap();
     let echoed: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
@@ -516,11 +457,7 @@ fn special_types_round_trip_exactly() {
         "{}",
         stderr(&output)
     );
-    let output = running
-        .rsoa()
-        .args(["call", "calc", "echo", r#"{"a": {"$when": "now"}}"#])
-        .output()
-        .unwrap();
+    let output = running.run(&["call", "calc", "echo", r#"{"a": {"$when": "now"}}"#]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
         stderr(&output).contains("unknown type \"$when\""),
@@ -540,18 +477,14 @@ fn jobs_of_several_actions_in_one_or_in_parallel() {
     )
     .unwrap();
     // The first fails; with --continue-on-error the second runs too. Errors are shown with the actions: exit 1.
-    let output = running
-        .rsoa()
-        .args([
-            "call",
-            "calc",
-            "--job",
-            job.to_str().unwrap(),
-            "--continue-on-error",
-            "--raw",
-        ])
-        .output()
-        .unwrap();
+    let output = running.run(&[
+        "call",
+        "calc",
+        "--job",
+        job.to_str().unwrap(),
+        "--continue-on-error",
+        "--raw",
+    ]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let response: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
     let actions = response["actions"].as_array().expect("the job's actions");
@@ -563,11 +496,7 @@ fn jobs_of_several_actions_in_one_or_in_parallel() {
         "{response}"
     );
     // Without it the job stops at the failure.
-    let output = running
-        .rsoa()
-        .args(["call", "calc", "--job", job.to_str().unwrap(), "--raw"])
-        .output()
-        .unwrap();
+    let output = running.run(&["call", "calc", "--job", job.to_str().unwrap(), "--raw"]);
     let response: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
     assert_eq!(
         response["actions"].as_array().map(Vec::len),
@@ -581,19 +510,15 @@ fn jobs_of_several_actions_in_one_or_in_parallel() {
         r#"[[{"action": "square", "body": {"number": 2}}], [{"action": "square", "body": {"number": 5}}]]"#,
     )
     .unwrap();
-    let output = running
-        .rsoa()
-        .args([
-            "call",
-            "calc",
-            "--job",
-            jobs.to_str().unwrap(),
-            "--parallel",
-            "--json",
-            "--raw",
-        ])
-        .output()
-        .unwrap();
+    let output = running.run(&[
+        "call",
+        "calc",
+        "--job",
+        jobs.to_str().unwrap(),
+        "--parallel",
+        "--json",
+        "--raw",
+    ]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let responses: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
     let squares: Vec<&serde_json::Value> = responses
@@ -605,11 +530,7 @@ fn jobs_of_several_actions_in_one_or_in_parallel() {
     assert_eq!(squares, [&serde_json::json!(4), &serde_json::json!(25)]);
     // A bad job file names where.
     std::fs::write(&job, r#"[{"body": {}}]"#).unwrap();
-    let output = running
-        .rsoa()
-        .args(["call", "calc", "--job", job.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let output = running.run(&["call", "calc", "--job", job.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
         stderr(&output).contains("--job actions.0"),
