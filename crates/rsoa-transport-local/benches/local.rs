@@ -24,16 +24,15 @@ struct SquareResponse {
     square: i64,
 }
 
+async fn square(req: SquareRequest, _ctx: ActionContext) -> Result<SquareResponse, ActionError> {
+    Ok(SquareResponse {
+        square: req.number * req.number,
+    })
+}
+
 fn server() -> Server {
     Server::builder("bench")
-        .action_fn(
-            "square",
-            |req: SquareRequest, _ctx: ActionContext| async move {
-                Ok::<_, ActionError>(SquareResponse {
-                    square: req.number * req.number,
-                })
-            },
-        )
+        .action_fn("square", square)
         .build()
         .expect("valid server")
 }
@@ -41,14 +40,7 @@ fn server() -> Server {
 /// The same service with its request checked against the request type's Conformity schema first.
 fn validated_server() -> Server {
     Server::builder("bench")
-        .validated_fn(
-            "square",
-            |req: SquareRequest, _ctx: ActionContext| async move {
-                Ok::<_, ActionError>(SquareResponse {
-                    square: req.number * req.number,
-                })
-            },
-        )
+        .validated_fn("square", square)
         .build()
         .expect("valid server")
 }

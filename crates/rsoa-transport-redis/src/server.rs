@@ -324,16 +324,18 @@ fn accept(shared: &Shared, bytes: &Bytes) -> Accepted {
         return drop_it("chunked", "requests cannot be chunked");
     }
     let serializer = message::serializer_for(parsed.content_type, shared.default);
-    let (decoded, undecodable) = match message::decode(parsed.payload, parsed.version, serializer) {
-        Ok(decoded) => (decoded, None),
-        Err(e) => match message::decode_envelope_only(parsed.payload, parsed.version, serializer) {
-            // The envelope can be read though the body cannot (a JSON integer beyond 64 bits): the caller hears
-            // why instead of waiting for its timeout.
-            Some(decoded) => (decoded, Some(e)),
-            None => return drop_it("malformed", &e),
-        },
-    };
-    let mut decoded = decoded;
+    let (mut decoded, undecodable) =
+        match message::decode(parsed.payload, parsed.version, serializer) {
+            Ok(decoded) => (decoded, None),
+            Err(e) => {
+                match message::decode_envelope_only(parsed.payload, parsed.version, serializer) {
+                    // The envelope can be read though the body cannot (a JSON integer beyond 64 bits): the caller hears
+                    // why instead of waiting for its timeout.
+                    Some(decoded) => (decoded, Some(e)),
+                    None => return drop_it("malformed", &e),
+                }
+            }
+        };
     if message::expiry(&decoded.meta).is_some_and(|at| at < message::now()) {
         tracing::debug!(%service, "dropping an expired request");
         metric::dropped("expired");

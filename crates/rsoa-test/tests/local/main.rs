@@ -677,15 +677,25 @@ fn raw_job(control: Value, actions: Vec<Value>) -> JobBody {
     ]
     .into_iter()
     .collect();
-    JobBody::Raw(
-        [
-            ("control", control),
-            ("context", context),
-            ("actions", Value::Array(actions)),
-        ]
+    JobBody::Raw(job_value(control, context, actions))
+}
+
+/// A job request as it comes off the wire.
+fn job_value(control: Value, context: Value, actions: Vec<Value>) -> Value {
+    [
+        ("control", control),
+        ("context", context),
+        ("actions", Value::Array(actions)),
+    ]
+    .into_iter()
+    .collect()
+}
+
+/// The control header PySOA's client sends.
+fn default_control() -> Value {
+    [("continue_on_error", Value::from(false))]
         .into_iter()
-        .collect(),
-    )
+        .collect()
 }
 
 #[tokio::test]
@@ -728,18 +738,7 @@ async fn a_wrong_text_field_is_not_a_unicode_string() {
     let mut context: Map = Map::new();
     context.insert("switches", Value::Array(vec![]));
     context.insert("correlation_id", Value::from(5));
-    let body: Value = [
-        (
-            "control",
-            [("continue_on_error", Value::from(false))]
-                .into_iter()
-                .collect(),
-        ),
-        ("context", Value::Map(context)),
-        ("actions", Value::Array(vec![])),
-    ]
-    .into_iter()
-    .collect();
+    let body = job_value(default_control(), Value::Map(context), vec![]);
     let response = handle_job(&server, JobBody::Raw(body)).await.unwrap();
     assert_eq!(response.errors[0].message, "Not a unicode string");
 }
@@ -1530,23 +1529,8 @@ async fn switches_beyond_i64_are_accepted_and_carried_onwards() {
     let mut context = Map::new();
     context.insert("switches", Value::Array(vec![huge.into(), 3.into()]));
     context.insert("correlation_id", "c");
-    let body: Value = [
-        (
-            "control",
-            [("continue_on_error", Value::from(false))]
-                .into_iter()
-                .collect(),
-        ),
-        ("context", Value::Map(context)),
-        (
-            "actions",
-            Value::Array(vec![[("action", Value::from("relay"))]
-                .into_iter()
-                .collect()]),
-        ),
-    ]
-    .into_iter()
-    .collect();
+    let relay: Value = [("action", Value::from("relay"))].into_iter().collect();
+    let body = job_value(default_control(), Value::Map(context), vec![relay]);
     let response = handle_job(&server, JobBody::Raw(body)).await.unwrap();
     assert!(response.errors.is_empty(), "{:?}", response.errors);
     assert_eq!(
