@@ -244,10 +244,10 @@ pub fn example_service_builder_as(service: &str, client: Client) -> ServerBuilde
         .action("invoice", Invoice)
         .raw_action("echo", Echo)
         .action_fn("fail", |req: FailRequest, _ctx: ActionContext| async move {
-            Err::<(), _>(ActionError::new(
-                req.code.unwrap_or_else(|| "FAILED".to_owned()),
-                "Failed on request",
-            ))
+            let code = req.code.unwrap_or_else(|| "FAILED".to_owned());
+            // The runner adds the job's request id, correlation id and action to the service's own lines.
+            tracing::warn!(%code, "failing as asked");
+            Err::<(), _>(ActionError::new(code, "Failed on request"))
         })
         .action_fn("slow", |req: SlowRequest, _ctx: ActionContext| async move {
             // Waits as a call to a slow downstream service would, without holding the thread.

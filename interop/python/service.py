@@ -34,6 +34,8 @@ __version__ = '1.0.0'
 
 SERVICE_NAME = 'pyinterop'
 RUST_SERVICE_NAME = 'rsinterop'
+# Served by `interop-trace` while it checks that a trace crosses this service.
+TRACE_SERVICE_NAME = 'rstrace'
 
 CHUNK_MESSAGES_LARGER_THAN_BYTES = 102400
 MAXIMUM_MESSAGE_SIZE_IN_BYTES = 5242880
@@ -209,6 +211,7 @@ def make_settings_dict(host, port, log_level='INFO'):
         'client_routing': {
             RUST_SERVICE_NAME: _client_routing_entry(host, port),
             SERVICE_NAME: _client_routing_entry(host, port),
+            TRACE_SERVICE_NAME: _client_routing_entry(host, port),
         },
         'harakiri': {'timeout': 0, 'shutdown_grace': 30},
         'logging': logging_config,

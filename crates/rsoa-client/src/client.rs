@@ -295,6 +295,8 @@ impl Client {
         context.caller = caller;
         context.calling_service = calling_service;
         context.extra = extra;
+        #[cfg(feature = "otel")]
+        crate::trace_context::inject(&mut context.extra);
         let mut control = Control::default();
         control.continue_on_error = options.continue_on_error;
         control.suppress_response = options.suppress_response;

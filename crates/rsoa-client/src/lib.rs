@@ -44,6 +44,8 @@ mod client;
 mod error;
 mod expansion;
 mod middleware;
+#[cfg(feature = "otel")]
+pub mod trace_context;
 
 pub use call::{
     action, CallAction, CallActions, CallActionsParallel, CallJobsParallel, CallOptions, IntoBody,

@@ -32,12 +32,14 @@
 mod action;
 mod builtin;
 pub mod conformity;
+pub mod log_context;
 pub mod metric;
 mod middleware;
 mod panic;
 mod request_log;
 mod serve;
 mod server;
+mod span;
 mod switched;
 mod watch;
 

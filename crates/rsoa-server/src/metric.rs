@@ -13,10 +13,11 @@
 //! | `server.error.unhandled_error` | counter | — | same |
 //! | `server.error.job_error` | counter | — | same |
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use metrics::SharedString;
+use metrics::{Counter, Histogram, SharedString};
 use rsoa_protocol::{ErrorCode, JobResponse};
 
 /// Jobs answered (or run with their response suppressed), by outcome.
@@ -36,21 +37,88 @@ pub const UNHANDLED_ERROR: &str = "server.error.unhandled_error";
 /// Jobs failed as a whole by an action (PySOA's `JobError`; PySOA's name).
 pub const JOB_ERROR: &str = "server.error.job_error";
 
-/// Records a finished job from its response: one pass over its errors.
-pub(crate) fn job_done(response: &JobResponse, started: Instant) {
-    metrics::histogram!(JOB_DURATION).record(started.elapsed().as_secs_f64());
-    let mut failed = !response.errors.is_empty();
-    for error in &response.errors {
-        error_seen(&error.code, "job");
+/// A server's handles on its metrics of every job, registered with the recorder of the moment when first used
+/// (so install a recorder before the server runs its first job): a lookup by name and labels costs more than the
+/// update itself. An action the server does not define is recorded without a handle kept.
+#[derive(Default)]
+pub(crate) struct Handles {
+    job_duration: OnceLock<Histogram>,
+    jobs: [OnceLock<Counter>; 2],
+    actions: HashMap<Arc<str>, ActionHandles>,
+}
+
+/// The handles of one action: its duration, and its runs by outcome.
+#[derive(Default)]
+struct ActionHandles {
+    duration: OnceLock<Histogram>,
+    runs: [OnceLock<Counter>; 2],
+}
+
+/// The `outcome` label, and its place in the handle arrays.
+fn outcome(failed: bool) -> (&'static str, usize) {
+    if failed {
+        ("error", 1)
+    } else {
+        ("success", 0)
     }
-    for action in &response.actions {
-        failed |= !action.errors.is_empty();
-        for error in &action.errors {
-            error_seen(&error.code, "action");
+}
+
+impl Handles {
+    /// Handles for a server whose actions are `actions`.
+    pub(crate) fn new<'a>(actions: impl IntoIterator<Item = &'a str>) -> Handles {
+        Handles {
+            actions: actions
+                .into_iter()
+                .map(|name| (Arc::from(name), ActionHandles::default()))
+                .collect(),
+            ..Handles::default()
         }
     }
-    let outcome = if failed { "error" } else { "success" };
-    metrics::counter!(JOBS, "outcome" => outcome).increment(1);
+
+    /// Records a finished job from its response: one pass over its errors.
+    pub(crate) fn job_done(&self, response: &JobResponse, started: Instant) {
+        self.job_duration
+            .get_or_init(|| metrics::histogram!(JOB_DURATION))
+            .record(started.elapsed().as_secs_f64());
+        let mut failed = !response.errors.is_empty();
+        for error in &response.errors {
+            error_seen(&error.code, "job");
+        }
+        for action in &response.actions {
+            failed |= !action.errors.is_empty();
+            for error in &action.errors {
+                error_seen(&error.code, "action");
+            }
+        }
+        let (label, i) = outcome(failed);
+        self.jobs[i]
+            .get_or_init(|| metrics::counter!(JOBS, "outcome" => label))
+            .increment(1);
+    }
+
+    /// Records an action's run: how long, and whether it failed. The name is shared, not copied.
+    pub(crate) fn action_done(&self, action: &Arc<str>, started: Instant, failed: bool) {
+        let seconds = started.elapsed().as_secs_f64();
+        let name = || SharedString::from_shared(action.clone());
+        let (label, i) = outcome(failed);
+        match self.actions.get(&**action) {
+            Some(handles) => {
+                handles
+                    .duration
+                    .get_or_init(|| metrics::histogram!(ACTION_DURATION, "action" => name()))
+                    .record(seconds);
+                handles.runs[i]
+                    .get_or_init(
+                        || metrics::counter!(ACTIONS, "action" => name(), "outcome" => label),
+                    )
+                    .increment(1);
+            }
+            None => {
+                metrics::histogram!(ACTION_DURATION, "action" => name()).record(seconds);
+                metrics::counter!(ACTIONS, "action" => name(), "outcome" => label).increment(1);
+            }
+        }
+    }
 }
 
 fn error_seen(code: &ErrorCode, level: &'static str) {
@@ -69,15 +137,6 @@ fn error_seen(code: &ErrorCode, level: &'static str) {
 /// Records a job failed as a whole by one of its actions.
 pub(crate) fn job_error() {
     metrics::counter!(JOB_ERROR).increment(1);
-}
-
-/// Records an action's run: how long, and whether it failed. The name is shared, not copied.
-pub(crate) fn action_done(action: &Arc<str>, started: Instant, failed: bool) {
-    let seconds = started.elapsed().as_secs_f64();
-    let name = SharedString::from_shared(action.clone());
-    metrics::histogram!(ACTION_DURATION, "action" => name.clone()).record(seconds);
-    let outcome = if failed { "error" } else { "success" };
-    metrics::counter!(ACTIONS, "action" => name, "outcome" => outcome).increment(1);
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use rsoa_transport::{BoxFuture, IncomingJob, JobBody, JobHandler};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 use crate::action::{FnAction, JobState, Typed};
 use crate::builtin::{AsyncCheck, HealthCheck};
@@ -22,6 +23,7 @@ use crate::metric;
 use crate::middleware::{ActionNext, JobNext, ServerMiddleware};
 use crate::panic::{CatchPanic, Panicked};
 use crate::request_log::{Censored, LogLevel};
+use crate::{log_context, span};
 use crate::{Action, ActionContext, ActionError, Error, HealthReport, RawAction, Watch};
 
 /// Server settings, with PySOA's defaults where PySOA has the setting.
@@ -123,6 +125,7 @@ pub(crate) struct ServerInner {
     pub(crate) watch: Option<Arc<Watch>>,
     pub(crate) hooks: Hooks,
     jobs: Semaphore,
+    metrics: OnceLock<metric::Handles>,
 }
 
 /// An async hook that takes nothing and returns `T`.
@@ -333,7 +336,21 @@ impl ServerInner {
         names
     }
 
+    /// The server's metric handles, registered with the recorder installed when it runs its first job.
+    fn metrics(&self) -> &metric::Handles {
+        self.metrics.get_or_init(|| {
+            let builtins = ["status", "introspect"].into_iter();
+            metric::Handles::new(self.actions.keys().map(String::as_str).chain(builtins))
+        })
+    }
+
     async fn handle(self: &Arc<Self>, job: IncomingJob) -> Option<JobResponse> {
+        let span = span::job(&self.name, &job);
+        let fields = log_context::JobFields::of(&self.name, &job);
+        log_context::in_job(fields, self.handle_in_span(job).instrument(span)).await
+    }
+
+    async fn handle_in_span(self: &Arc<Self>, job: IncomingJob) -> Option<JobResponse> {
         // The semaphore is never closed, so acquiring only waits.
         let _permit = self.jobs.acquire().await.ok();
         if self.hooks.pre_request.is_empty() && self.hooks.post_request.is_empty() {
@@ -406,7 +423,7 @@ impl ServerInner {
                     "List is shorter than 1",
                 )
                 .with_field("actions")]);
-                metric::job_done(&response, started);
+                self.metrics().job_done(&response, started);
                 return (!job.control.suppress_response).then_some(response);
             }
             JobBody::Typed(job) => job,
@@ -421,7 +438,7 @@ impl ServerInner {
                     Err(errors) => {
                         tracing::debug!(service = %self.name, ?errors, "invalid job request");
                         let response = JobResponse::from_errors(errors);
-                        metric::job_done(&response, started);
+                        self.metrics().job_done(&response, started);
                         return (!suppress).then_some(response);
                     }
                 }
@@ -466,7 +483,7 @@ impl ServerInner {
                 )])
             }
         };
-        metric::job_done(&response, started);
+        self.metrics().job_done(&response, started);
         (!suppress).then_some(response)
     }
 
@@ -510,9 +527,10 @@ impl ServerInner {
             };
             let run = CatchPanic::new(next.run(request, &ctx));
             let started = Instant::now();
-            let outcome = within(envelope.deadline, run).await;
+            let run = within(envelope.deadline, run).instrument(span::action(&ctx.action));
+            let outcome = log_context::in_action(ctx.action.clone(), run).await;
             let failed = !matches!(&outcome, Some(Ok(response)) if response.errors.is_empty());
-            metric::action_done(&ctx.action, started, failed);
+            self.metrics().action_done(&ctx.action, started, failed);
             let response = match outcome {
                 Some(Ok(response)) => response,
                 Some(Err(panicked)) => ActionResponse::with_errors(
@@ -871,6 +889,7 @@ impl ServerBuilder {
                 watch: self.watch,
                 hooks: self.hooks,
                 jobs: Semaphore::new(max_jobs),
+                metrics: OnceLock::new(),
             }),
         })
     }

@@ -42,6 +42,7 @@
 //!   is passed to every worker, and a second one kills them.
 
 mod heartbeat;
+mod logging;
 mod settings;
 mod supervise;
 mod watchdog;
@@ -137,7 +138,7 @@ where
         println!("{shown}");
         return ExitCode::SUCCESS;
     }
-    if let Err(e) = install_logging(&cli, &settings, cli.worker_number) {
+    if let Err(e) = logging::install(&cli, &settings, cli.worker_number) {
         eprintln!("error: {e}");
         return ExitCode::from(1);
     }
@@ -163,41 +164,6 @@ where
             ExitCode::from(1)
         }
     }
-}
-
-/// The log subscriber: the command line's level and format over the settings', written to standard error or
-/// appended to `logging.file`.
-fn install_logging(cli: &Cli, settings: &Settings, worker: Option<u16>) -> Result<(), Error> {
-    let logging = &settings.logging;
-    let level = cli.log_level.as_deref().unwrap_or(&logging.level);
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .map_err(|e| Error::Process(format!("log level {level:?}: {e}")))?;
-    let format = cli.log_format.unwrap_or(logging.format);
-    let writer = match &logging.file {
-        None => tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr),
-        Some(template) => {
-            let fid = worker.map_or_else(|| "main".to_owned(), |w| w.to_string());
-            let path = template
-                .replace("{{pid}}", &std::process::id().to_string())
-                .replace("{{fid}}", &fid);
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map_err(|e| Error::Process(format!("logging.file {path:?}: {e}")))?;
-            tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::sync::Mutex::new(file))
-        }
-    };
-    let ansi = logging.file.is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        .with_ansi(ansi);
-    let installed = match format {
-        LogFormat::Human => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
-    installed.map_err(|e| Error::Process(format!("cannot install the log subscriber: {e}")))
 }
 
 /// The server on a one-thread runtime: a process per core is how rsoa servers scale, and on one thread no call

@@ -7,6 +7,8 @@
 //!   [`assert_only_error_codes`], [`assert_field_errors`], [`assert_only_field_errors`].
 //! - [`StubTransport`]: a fake service, or a real one with some actions stubbed out (PySOA's `stub_action`), which
 //!   records every request body it answers.
+//! - With the `otel` feature, [`trace::RecordedSpans`]: the OpenTelemetry spans a test makes, in memory, to assert
+//!   that a trace crosses services.
 //!
 //! ```
 //! use rsoa_server::{ActionContext, ActionError, Server};
@@ -45,6 +47,9 @@ use rsoa_transport::{
     BoxFuture, ClientRequest, ClientResponse, ClientTransport, Error, PendingResponse,
 };
 use rsoa_transport_local::LocalTransport;
+
+#[cfg(feature = "otel")]
+pub mod trace;
 
 /// A real server behind the in-process transport, with a client to call it.
 #[derive(Debug, Clone)]

@@ -13,7 +13,10 @@
 //! | `server.error.response_too_large`, `server.error.response_not_serializable` | counter | — | same |
 //! | `client.transport.redis_gateway.receive.error.timeout` | counter: calls that timed out | — | same |
 
+use std::sync::OnceLock;
 use std::time::Instant;
+
+use metrics::Histogram;
 
 /// `server.transport.redis_gateway.receive.dropped`.
 pub const DROPPED: &str = "server.transport.redis_gateway.receive.dropped";
@@ -25,6 +28,14 @@ pub const RESPONSE_TOO_LARGE: &str = "server.error.response_too_large";
 pub const RESPONSE_NOT_SERIALIZABLE: &str = "server.error.response_not_serializable";
 /// `client.transport.redis_gateway.receive.error.timeout`.
 pub const RECEIVE_TIMEOUT: &str = "client.transport.redis_gateway.receive.error.timeout";
+
+/// A backend's handles on its send metrics (client side first), registered with the recorder of the moment when
+/// first used: a lookup by name costs more than the update itself.
+#[derive(Default)]
+pub(crate) struct SendHandles {
+    time: [OnceLock<Histogram>; 2],
+    size: [OnceLock<Histogram>; 2],
+}
 
 /// Which side sent a message: responses go to reply queues, whose names have a `!`.
 #[derive(Clone, Copy)]
@@ -43,18 +54,26 @@ impl Side {
         }
     }
 
-    pub(crate) fn sent(self, started: Instant, size: usize) {
+    /// Records a message pushed: how long the push took and how large the message was.
+    pub(crate) fn sent(self, handles: &SendHandles, started: Instant, size: usize) {
         let seconds = started.elapsed().as_secs_f64();
-        metrics::histogram!(self.name(
-            "server.transport.redis_gateway.send",
-            "client.transport.redis_gateway.send"
-        ))
-        .record(seconds);
-        metrics::histogram!(self.name(
-            "server.transport.redis_gateway.send.message_size",
-            "client.transport.redis_gateway.send.message_size"
-        ))
-        .record(size as f64);
+        let i = usize::from(self.0);
+        handles.time[i]
+            .get_or_init(|| {
+                metrics::histogram!(self.name(
+                    "server.transport.redis_gateway.send",
+                    "client.transport.redis_gateway.send"
+                ))
+            })
+            .record(seconds);
+        handles.size[i]
+            .get_or_init(|| {
+                metrics::histogram!(self.name(
+                    "server.transport.redis_gateway.send.message_size",
+                    "client.transport.redis_gateway.send.message_size"
+                ))
+            })
+            .record(size as f64);
     }
 
     pub(crate) fn queue_full_retry(self) {

@@ -703,6 +703,36 @@ fn logging_is_chosen_in_the_settings_and_can_go_to_a_file() {
     );
 }
 
+#[test]
+fn every_line_inside_a_job_carries_the_jobs_fields() {
+    let redis = support::redis(&[]);
+    let mut child = start_on(redis.port, &[], &[]);
+    let logs = Logs::of(&mut child);
+    logs.next("serving");
+    let (runtime, client) = example_client(redis.port);
+    let outcome = runtime.block_on(async {
+        client
+            .call_action("example", "fail", &serde_json::json!({"code": "NOPE"}))
+            .correlation_id("corr-77")
+            .timeout(Duration::from_secs(10))
+            .await
+    });
+    assert!(outcome.is_err(), "{outcome:?}");
+    // The action's own line, and the server's log of the failed job (at its error level, INFO), outside any action.
+    for (message, action) in [("failing as asked", Some("fail")), ("Job response", None)] {
+        let event = logs.next(message);
+        assert_eq!(event["service"], "example", "{event}");
+        assert_eq!(event["correlation_id"], "corr-77", "{event}");
+        assert!(event["request_id"].is_i64(), "{event}");
+        assert_eq!(event["action"].as_str(), action, "{event}");
+    }
+    // A line outside any job has none of them.
+    signal(child.id(), Signal::SIGTERM);
+    let stopping = logs.next("SIGTERM received; stopping");
+    assert_eq!(stopping.get("correlation_id"), None, "{stopping}");
+    support::wait_for("the process to exit", || child.try_wait().ok().flatten());
+}
+
 /// A fresh directory under the target directory for one test's files.
 fn tempfile_dir(name: &str) -> PathBuf {
     let dir =
