@@ -65,7 +65,7 @@ pub use watchdog::BLOCKED_EXIT_CODE;
 
 pub use settings::{
     ClientRoute, Harakiri, LogFormat, LoggingSettings, MetricsSettings, Settings, SettingsError,
-    Supervisor, TransportSettings, ENV_PREFIX,
+    Supervisor, TracesSettings, TransportSettings, ENV_PREFIX,
 };
 
 #[cfg(feature = "mimalloc")]
@@ -138,10 +138,15 @@ where
         println!("{shown}");
         return ExitCode::SUCCESS;
     }
-    if let Err(e) = logging::install(&cli, &settings, cli.worker_number) {
-        eprintln!("error: {e}");
-        return ExitCode::from(1);
-    }
+    // Traces are exported by the processes that serve, not by a supervisor; flushed when this is dropped.
+    let _telemetry =
+        match logging::install(&cli, &settings, cli.worker_number, cli.workers.is_none()) {
+            Ok(telemetry) => telemetry,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+        };
     if let Some(workers) = cli.workers {
         return supervise::supervise(&cli, &settings, usize::from(workers));
     }

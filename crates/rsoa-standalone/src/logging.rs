@@ -6,21 +6,47 @@ use std::fmt;
 use rsoa_server::log_context::{self, Field, SPAN_TARGET};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::{Cli, Error, LogFormat, Settings};
 
+/// What must live as long as the process logs: the trace exporter, flushed when this is dropped.
+#[derive(Default)]
+#[must_use]
+pub(crate) struct Telemetry {
+    #[cfg(feature = "otel")]
+    traces: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        #[cfg(feature = "otel")]
+        if let Some(provider) = self.traces.take() {
+            if let Err(e) = provider.shutdown() {
+                eprintln!("error: the last traces could not be exported: {e}");
+            }
+        }
+    }
+}
+
 /// Installs the process's subscriber: the command line's level and format over the settings', written to standard
-/// error or appended to `logging.file`.
-pub(crate) fn install(cli: &Cli, settings: &Settings, worker: Option<u16>) -> Result<(), Error> {
+/// error or appended to `logging.file`; with `traces` (a serving process) and `traces.otlp_endpoint`, the spans
+/// exported too.
+pub(crate) fn install(
+    cli: &Cli,
+    settings: &Settings,
+    worker: Option<u16>,
+    traces: bool,
+) -> Result<Telemetry, Error> {
     let logging = &settings.logging;
     let level = cli.log_level.as_deref().unwrap_or(&logging.level);
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .map_err(|e| Error::Process(format!("log level {level:?}: {e}")))?;
     let format = cli.log_format.unwrap_or(logging.format);
     let writer = match &logging.file {
-        None => tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr),
+        None => BoxMakeWriter::new(std::io::stderr),
         Some(template) => {
             let fid = worker.map_or_else(|| "main".to_owned(), |w| w.to_string());
             let path = template
@@ -31,10 +57,21 @@ pub(crate) fn install(cli: &Cli, settings: &Settings, worker: Option<u16>) -> Re
                 .append(true)
                 .open(&path)
                 .map_err(|e| Error::Process(format!("logging.file {path:?}: {e}")))?;
-            tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::sync::Mutex::new(file))
+            BoxMakeWriter::new(std::sync::Mutex::new(file))
         }
     };
     let ansi = logging.file.is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    #[cfg(feature = "otel")]
+    if let (true, Some(endpoint)) = (traces, &settings.traces.otlp_endpoint) {
+        let logs = Logs {
+            filter,
+            format,
+            writer,
+            ansi,
+        };
+        return otlp::install(logs, level, endpoint, &settings.traces);
+    }
+    let _ = traces;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
@@ -48,7 +85,100 @@ pub(crate) fn install(cli: &Cli, settings: &Settings, worker: Option<u16>) -> Re
             .map_event_format(|format| WithLogContext::new(format, LogFormat::Json))
             .try_init(),
     };
-    installed.map_err(|e| Error::Process(format!("cannot install the log subscriber: {e}")))
+    installed.map_err(|e| Error::Process(format!("cannot install the log subscriber: {e}")))?;
+    Ok(Telemetry::default())
+}
+
+/// How log lines are chosen and written.
+#[cfg(feature = "otel")]
+struct Logs {
+    filter: tracing_subscriber::EnvFilter,
+    format: LogFormat,
+    writer: BoxMakeWriter,
+    ansi: bool,
+}
+
+/// Traces over OTLP/HTTP beside the log lines.
+#[cfg(feature = "otel")]
+mod otlp {
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_otlp::WithExportConfig as _;
+    use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::Layer as _;
+
+    use super::{Logs, Telemetry, WithLogContext, SPAN_TARGET};
+    use crate::{Error, LogFormat, TracesSettings};
+
+    /// The log lines as without traces (the filter applies to them alone), and an OpenTelemetry layer that also
+    /// records rsoa's `job` and `action` spans.
+    pub(super) fn install(
+        logs: Logs,
+        level: &str,
+        endpoint: &str,
+        settings: &TracesSettings,
+    ) -> Result<Telemetry, Error> {
+        let bad = |e: &dyn std::fmt::Display| {
+            Error::Process(format!("traces.otlp_endpoint {endpoint:?}: {e}"))
+        };
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_endpoint(endpoint)
+            .build()
+            .map_err(|e| bad(&e))?;
+        let mut resource = opentelemetry_sdk::Resource::builder();
+        if let Some(name) = service_name(settings) {
+            resource = resource.with_service_name(name);
+        }
+        let provider = SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+                settings.sample_ratio,
+            ))))
+            .with_resource(resource.build())
+            .build();
+        let spans = tracing_subscriber::EnvFilter::try_new(format!("{level},{SPAN_TARGET}=debug"))
+            .map_err(|e| Error::Process(format!("log level {level:?}: {e}")))?;
+        let traces = tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("rsoa"))
+            .with_filter(spans);
+        let lines = tracing_subscriber::fmt::layer()
+            .with_writer(logs.writer)
+            .with_ansi(logs.ansi);
+        let lines = match logs.format {
+            LogFormat::Human => lines
+                .map_event_format(|f| WithLogContext::new(f, LogFormat::Human))
+                .with_filter(logs.filter)
+                .boxed(),
+            LogFormat::Json => lines
+                .json()
+                .map_event_format(|f| WithLogContext::new(f, LogFormat::Json))
+                .with_filter(logs.filter)
+                .boxed(),
+        };
+        tracing_subscriber::registry()
+            .with(lines)
+            .with(traces)
+            .try_init()
+            .map_err(|e| Error::Process(format!("cannot install the log subscriber: {e}")))?;
+        Ok(Telemetry {
+            traces: Some(provider),
+        })
+    }
+
+    /// `traces.service_name`; else none when `OTEL_SERVICE_NAME` names it (the SDK reads it); else the
+    /// executable's name.
+    fn service_name(settings: &TracesSettings) -> Option<String> {
+        if let Some(name) = &settings.service_name {
+            return Some(name.clone());
+        }
+        if std::env::var_os("OTEL_SERVICE_NAME").is_some() {
+            return None;
+        }
+        let exe = std::env::current_exe().ok()?;
+        Some(exe.file_stem()?.to_string_lossy().into_owned())
+    }
 }
 
 /// An event formatter that adds the running job's fields to each line made inside a job: after the event's own

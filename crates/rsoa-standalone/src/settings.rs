@@ -166,6 +166,9 @@ pub struct Settings {
     /// What the process logs, how and where (`--log-level` and `--log-format` win over these).
     #[serde(default)]
     pub logging: LoggingSettings,
+    /// Where the process's traces go (OpenTelemetry).
+    #[serde(default)]
+    pub traces: TracesSettings,
     /// Free-form settings of the service itself.
     #[serde(default)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -221,6 +224,35 @@ pub struct MetricsSettings {
     pub prometheus: Option<std::net::SocketAddr>,
 }
 
+/// Where the process's traces go: OpenTelemetry over OTLP/HTTP, with rsoa's `otel` feature.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct TracesSettings {
+    /// Export the spans of every job and action (and the service's own) to this OTLP/HTTP traces URL, e.g.
+    /// `"http://otel-collector:4318/v1/traces"`. Each job's span is the child of its caller's, named by the
+    /// W3C trace context its request carries. Off when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub otlp_endpoint: Option<String>,
+    /// The share of the traces that start here which are recorded, from 0 to 1 (default 1); a trace that comes
+    /// with its caller's is recorded when the caller's was.
+    #[serde(default = "defaults::sample_ratio")]
+    pub sample_ratio: f64,
+    /// The `service.name` the spans are exported under; default `OTEL_SERVICE_NAME`, else the executable's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+}
+
+impl Default for TracesSettings {
+    fn default() -> TracesSettings {
+        TracesSettings {
+            otlp_endpoint: None,
+            sample_ratio: defaults::sample_ratio(),
+            service_name: None,
+        }
+    }
+}
+
 /// The defaults; those the server has are read from `ServerSettings::default()`, so they are stated once.
 mod defaults {
     use rsoa_server::{LogLevel, ServerSettings};
@@ -233,6 +265,9 @@ mod defaults {
     }
     pub(super) fn log_level() -> String {
         "info".to_owned()
+    }
+    pub(super) fn sample_ratio() -> f64 {
+        1.0
     }
     pub(super) fn shutdown_grace() -> u64 {
         30
@@ -304,6 +339,26 @@ impl Settings {
         }
         if self.supervisor.max_crashes == 0 {
             return invalid("supervisor.max_crashes", "must be at least 1".to_owned());
+        }
+        if !(0.0..=1.0).contains(&self.traces.sample_ratio) {
+            return invalid(
+                "traces.sample_ratio",
+                format!("{} is not a share from 0 to 1", self.traces.sample_ratio),
+            );
+        }
+        if let Some(endpoint) = &self.traces.otlp_endpoint {
+            if !cfg!(feature = "otel") {
+                return invalid(
+                    "traces.otlp_endpoint",
+                    "this binary was built without rsoa's `otel` feature".to_owned(),
+                );
+            }
+            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                return invalid(
+                    "traces.otlp_endpoint",
+                    format!("{endpoint:?} is not an http:// or https:// URL"),
+                );
+            }
         }
         check_path(&self.transport, SERVER_PATH, "transport.path")?;
         if let Err(e) = self.transport.kwargs.validate_server() {

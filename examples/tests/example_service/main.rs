@@ -113,6 +113,18 @@ fn every_kind_of_bad_settings_exits_1_naming_what_is_wrong() {
             Some("{\"transport\": {\"kwargs\": {\"backend_type\": \"redis.nope\"}}}"),
             "backend_type",
         ),
+        (
+            "ratio.toml",
+            Some(&*format!("{GOOD}[traces]\nsample_ratio = 1.5\n")),
+            "traces.sample_ratio: 1.5 is not a share from 0 to 1",
+        ),
+        (
+            "endpoint.toml",
+            Some(&*format!(
+                "{GOOD}[traces]\notlp_endpoint = \"collector:4318\"\n"
+            )),
+            "traces.otlp_endpoint: \"collector:4318\" is not an http:// or https:// URL",
+        ),
     ];
     for (name, text, expected) in cases {
         let path = match text {
@@ -731,6 +743,105 @@ fn every_line_inside_a_job_carries_the_jobs_fields() {
     let stopping = logs.next("SIGTERM received; stopping");
     assert_eq!(stopping.get("correlation_id"), None, "{stopping}");
     support::wait_for("the process to exit", || child.try_wait().ok().flatten());
+}
+
+/// A stand-in OpenTelemetry collector: an HTTP server on a free loopback port that answers every request 200 and
+/// hands over the body of each POST.
+struct Collector {
+    port: u16,
+    bodies: mpsc::Receiver<Vec<u8>>,
+}
+
+impl Collector {
+    fn start() -> Collector {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let (posted, bodies) = mpsc::channel();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                let posted = posted.clone();
+                std::thread::spawn(move || Collector::serve(stream, &posted));
+            }
+        });
+        Collector { port, bodies }
+    }
+
+    /// Reads the requests of one connection (HTTP/1.1, bodies with a Content-Length) until it closes.
+    fn serve(stream: std::net::TcpStream, posted: &mpsc::Sender<Vec<u8>>) {
+        use std::io::{Read, Write};
+        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+        let mut writer = stream;
+        loop {
+            let mut length = 0;
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                let header = line.trim_end();
+                if header.is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = header.split_once(':') {
+                    if name.eq_ignore_ascii_case("content-length") {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                return;
+            }
+            let _ = posted.send(body);
+            let ok = b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
+            if writer.write_all(ok).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+#[test]
+fn spans_go_to_an_otlp_collector_in_the_callers_trace() {
+    let redis = support::redis(&[]);
+    let collector = Collector::start();
+    let endpoint = format!("http://127.0.0.1:{}/v1/traces", collector.port);
+    let mut child = start_on(
+        redis.port,
+        &[],
+        &[
+            ("RSOA_TRACES__OTLP_ENDPOINT", &endpoint),
+            ("RSOA_TRACES__SERVICE_NAME", "example-traced"),
+        ],
+    );
+    let logs = Logs::of(&mut child);
+    logs.next("serving");
+    // The caller's span, as an rsoa or PySOA client in a trace sends it.
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let (runtime, client) = example_client(redis.port);
+    let response = runtime
+        .block_on(async {
+            client
+                .call_action("example", "square", &serde_json::json!({"number": 3}))
+                .context("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+                .timeout(Duration::from_secs(10))
+                .await
+        })
+        .expect("call");
+    assert_eq!(response.body["square"].as_i64(), Some(9));
+    // The spans are batched: stopping flushes them.
+    stop_cleanly(&mut child);
+    let mut posted = Vec::new();
+    while let Ok(body) = collector.bodies.recv_timeout(support::DEADLINE) {
+        posted.extend(body);
+        let has = |needle: &[u8]| posted.windows(needle.len()).any(|w| w == needle);
+        let trace_id = hex::decode(trace).expect("hex");
+        if has(&trace_id) && has(b"example-traced") && has(b"square") {
+            return;
+        }
+    }
+    panic!("no span of trace {trace} reached the collector: {posted:?}");
 }
 
 /// A fresh directory under the target directory for one test's files.
