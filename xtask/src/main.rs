@@ -630,12 +630,13 @@ fn example_service(
     c
 }
 
-/// Rounds of `bench observability`: each runs every workload on both deployments, one after the other.
+/// Rounds of `bench observability`: each runs every workload on every deployment, one after the other.
 const OBSERVABILITY_ROUNDS: usize = 7;
 
-/// `cargo xtask bench observability`: the example service as a user runs it, side by side on one Redis in three
+/// `cargo xtask bench observability`: the example service as a user runs it, side by side on one Redis in four
 /// deployments: with logging and metrics off, with the runner's default logging (`--log-level info`, request logs
-/// at their default levels), and with that and metrics served to Prometheus. Sequential calls (p50), a saturated
+/// at their default levels, the job's fields on every line), with that and metrics served to Prometheus, and with
+/// both and the job and action spans recorded (as for OpenTelemetry). Sequential calls (p50), a saturated
 /// backlog (calls/s) and server CPU per call, the deployments taking turns every round. Target: at most 5 % worse
 /// with both on.
 fn bench_observability() -> Result {
@@ -655,10 +656,11 @@ fn bench_observability() -> Result {
         .parse()
         .map_err(|e| format!("getconf CLK_TCK: {e}"))?;
     let mut deployments = Vec::new();
-    for (service, logs, metrics) in [
-        ("quiet", false, false),
-        ("logged", true, false),
-        ("observed", true, true),
+    for (service, logs, metrics, spans) in [
+        ("quiet", false, false, false),
+        ("logged", true, false, false),
+        ("observed", true, true, false),
+        ("spanned", true, true, true),
     ] {
         let mut c = example_service(&root, &target, port, service);
         if metrics {
@@ -670,6 +672,10 @@ fn bench_observability() -> Result {
         if !logs {
             // Only the runner's own lines (it says when it serves): no request logs.
             c.args(["--log-level", "off,rsoa_standalone=info"]);
+        }
+        if spans {
+            // The job and action spans recorded by the log subscriber, as for OpenTelemetry.
+            c.args(["--log-level", "info,rsoa_server::span=debug"]);
         }
         let child = start_serving(c, service, &format!("bench-observability-{service}"))?;
         deployments.push((service, child));
@@ -709,9 +715,9 @@ fn bench_observability() -> Result {
         }
     }
     let medians: Vec<[f64; 4]> = figures.into_iter().map(|f| f.map(median)).collect();
-    println!("\nThe example service with logging and metrics off, default logging on, and both on; medians of {OBSERVABILITY_ROUNDS} alternating rounds:\n");
-    println!("| workload | off | logging | logging / off | logging + metrics | both / off |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("\nThe example service with logging and metrics off, default logging on, both on, and both with the job and action spans recorded; medians of {OBSERVABILITY_ROUNDS} alternating rounds:\n");
+    println!("| workload | off | logging | logging / off | logging + metrics | both / off | both + spans | spans / off |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for (i, workload) in [
         "sequential p50 µs",
         "sequential server CPU µs/call",
@@ -721,11 +727,12 @@ fn bench_observability() -> Result {
     .into_iter()
     .enumerate()
     {
-        let [off, logged, both] = [medians[0][i], medians[1][i], medians[2][i]];
+        let [off, logged, both, spanned] = [0, 1, 2, 3].map(|d| medians[d][i]);
         println!(
-            "| {workload} | {off:.1} | {logged:.1} | {:.3}x | {both:.1} | {:.3}x |",
+            "| {workload} | {off:.1} | {logged:.1} | {:.3}x | {both:.1} | {:.3}x | {spanned:.1} | {:.3}x |",
             logged / off,
-            both / off
+            both / off,
+            spanned / off
         );
     }
     println!("\ntarget: with both on, sequential p50 at most 1.05x and saturated calls/s at least 1/1.05x of off");
