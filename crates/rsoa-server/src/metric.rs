@@ -1,6 +1,7 @@
 //! The server's metrics, through the [`metrics`] facade: any recorder the application installs gets them (the
 //! standalone runner's Prometheus exporter, for one); with none installed they cost next to nothing. Names follow
-//! PySOA's (`pymetrics`) where PySOA has one; durations are in seconds.
+//! PySOA's (`pymetrics`) where PySOA has one; durations are in seconds. A server registers its handles with the
+//! recorder installed when it runs its first job: install one before serving.
 //!
 //! | name | kind | labels | PySOA |
 //! |---|---|---|---|

@@ -16,7 +16,7 @@ use fred::types::{ClusterHash, CustomCommand, Key};
 use rsoa_transport::{BoxFuture, Error as TransportError};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::metric::{SendHandles, Side};
+use crate::metric::{self, Side};
 use crate::replies::{Replies, ReplySettings};
 use crate::ring::{reply_master_index, RoundRobin};
 use crate::settings::{BackendSettings, BackendType, ConnectionSettings};
@@ -152,7 +152,7 @@ pub(crate) struct BackendInner {
     /// What starts every client id of this backend's transports: on a cluster a hash tag (`{…}`), so that all of
     /// a process's reply queues share a hash slot and one `BLPOP` can wait on many of them; elsewhere empty.
     pub(crate) client_id_prefix: String,
-    send_metrics: SendHandles,
+    pub(crate) metrics: metric::Handles,
 }
 
 pub(crate) struct Master {
@@ -692,7 +692,7 @@ impl RedisBackend {
                 masters,
                 round_robin,
                 client_id_prefix,
-                send_metrics: SendHandles::default(),
+                metrics: metric::Handles::default(),
             }),
         })
     }
@@ -1188,7 +1188,7 @@ impl BackendInner {
         }
         match outcome.await {
             Ok(Pushed::Yes) => {
-                Side::of_queue(key).sent(&self.send_metrics, started, size);
+                Side::of_queue(key).sent(&self.metrics, started, size);
                 Ok(())
             }
             Ok(Pushed::QueueFull) => self.push(master, key, ttl_seconds, frame, deadline).await,
@@ -1221,7 +1221,7 @@ impl BackendInner {
         loop {
             match m.push_one(settings.queue_capacity, &push).await {
                 Ok(true) => {
-                    side.sent(&self.send_metrics, started, frame.len());
+                    side.sent(&self.metrics, started, frame.len());
                     return Ok(());
                 }
                 Ok(false) => {

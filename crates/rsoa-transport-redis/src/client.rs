@@ -6,6 +6,7 @@
 //! chunks can never interleave, a late response lands where nobody reads, and Redis expires it.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -15,9 +16,10 @@ use rsoa_transport::{
     BoxFuture, ClientRequest, ClientResponse, ClientTransport, Error, PendingResponse,
 };
 
-use crate::backend::{RedisBackend, WAKE, WAKE_TTL_SECONDS};
+use crate::backend::{BackendInner, RedisBackend, WAKE, WAKE_TTL_SECONDS};
 use crate::frame::{self, ProtocolVersion};
 use crate::message::{self, EncodeError};
+use crate::metric;
 use crate::replies::Waiter;
 use crate::ring::{service_queue_key, KEY_PREFIX};
 use crate::SerializerSettings;
@@ -248,6 +250,7 @@ impl ClientTransport for RedisClientTransport {
                     until,
                     wait,
                     default,
+                    (inner.clone(), Instant::now()),
                 ));
                 (Some(pending), assigned.wake.map(|key| (reply_master, key)))
             };
@@ -311,8 +314,10 @@ async fn receive(
     deadline: tokio::time::Instant,
     wait: Duration,
     default: &'static dyn Serializer,
+    (backend, sent): (Arc<BackendInner>, Instant),
 ) -> Result<ClientResponse, Error> {
     let first = waiter.next(deadline, wait).await?;
+    let mut size = first.len();
     let parsed =
         frame::parse(&first).map_err(|e| Error::invalid_message("unreadable response frame", e))?;
     let version = parsed.version;
@@ -347,6 +352,7 @@ async fn receive(
                     ));
                 }
                 payload.extend_from_slice(chunk.payload);
+                size += next.len();
                 id = chunk.chunk_id.map(str::to_owned);
             }
             message::decode(&payload, version, serializer)
@@ -364,6 +370,8 @@ async fn receive(
     }
     let job = JobResponse::from_owned_value(decoded.body)
         .map_err(|e| Error::invalid_message("invalid job response", e))?;
+    backend.metrics.received(metric::Side::CLIENT, size);
+    backend.metrics.response_time(sent);
     let mut response = ClientResponse::new(request_id, job);
     response.meta = decoded.meta;
     Ok(response)

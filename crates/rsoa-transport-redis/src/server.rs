@@ -316,6 +316,11 @@ fn accept(shared: &Shared, bytes: &Bytes) -> Accepted {
         metric::dropped(kind);
         Accepted::Dropped
     };
+    shared
+        .backend
+        .inner
+        .metrics
+        .received(metric::Side::SERVER, bytes.len());
     let parsed = match frame::parse(bytes) {
         Ok(parsed) => parsed,
         Err(e) => return drop_it("malformed", &e.to_string()),

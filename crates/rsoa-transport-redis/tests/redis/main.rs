@@ -1063,4 +1063,21 @@ fn the_transport_counts_sends_drops_and_timeouts_under_pysoas_names() {
         "{values:?}"
     );
     assert_eq!(value("server.jobs", &["outcome=success"]), 2, "{values:?}");
+    // Received: the two calls and the two bad messages on the server's side; the two responses on the client's,
+    // each timed from its request.
+    assert_eq!(
+        value("server.transport.redis_gateway.receive.message_size", &[]),
+        4,
+        "{values:?}"
+    );
+    assert_eq!(
+        value("client.transport.redis_gateway.receive.message_size", &[]),
+        2,
+        "{values:?}"
+    );
+    assert_eq!(
+        value("client.transport.redis_gateway.receive", &[]),
+        2,
+        "{values:?}"
+    );
 }
