@@ -1,5 +1,6 @@
 //! Redis gateway settings, with PySOA's names and defaults, loadable from JSON.
 
+use std::fmt;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -25,7 +26,8 @@ pub enum BackendType {
 /// A host: `"host"` (port from `redis_port`), `"host:port"`, `["host", port]`, or a URL: `redis://[user:password@]host[:port][/db]`,
 /// `rediss://…` (TLS, with `ssl_ca_certs` as for `ssl`), or `unix:///path/to/redis.sock[?db=N]` (a Unix socket, as
 /// redis-py writes it; `redis+unix://` too). A URL's credentials and database win over `connection_kwargs`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// `Debug` shows a URL's password as `***`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Host {
     /// A name or address, optionally with `:port`.
@@ -63,8 +65,9 @@ impl Host {
     }
 }
 
-/// Connection options, named as redis-py names them in PySOA's `connection_kwargs` and `sentinel_kwargs`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Connection options, named as redis-py names them in PySOA's `connection_kwargs` and `sentinel_kwargs`. `Debug`
+/// shows the password as `***`.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ConnectionSettings {
@@ -91,6 +94,47 @@ pub struct ConnectionSettings {
     pub socket_keepalive: bool,
     /// The longest pause between reconnection attempts, in seconds (default 2).
     pub reconnect_max_delay: f64,
+}
+
+impl fmt::Debug for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Name(name) => f.debug_tuple("Name").field(&redacted(name)).finish(),
+            Host::Pair(name, port) => f.debug_tuple("Pair").field(name).field(port).finish(),
+        }
+    }
+}
+
+impl fmt::Debug for ConnectionSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Every field, so that a new one cannot be left out unseen; the password masked.
+        let ConnectionSettings {
+            username,
+            password,
+            db,
+            ssl,
+            ssl_ca_certs,
+            ssl_certfile,
+            ssl_keyfile,
+            socket_connect_timeout,
+            socket_timeout,
+            socket_keepalive,
+            reconnect_max_delay,
+        } = self;
+        f.debug_struct("ConnectionSettings")
+            .field("username", username)
+            .field("password", &password.as_ref().map(|_| "***"))
+            .field("db", db)
+            .field("ssl", ssl)
+            .field("ssl_ca_certs", ssl_ca_certs)
+            .field("ssl_certfile", ssl_certfile)
+            .field("ssl_keyfile", ssl_keyfile)
+            .field("socket_connect_timeout", socket_connect_timeout)
+            .field("socket_timeout", socket_timeout)
+            .field("socket_keepalive", socket_keepalive)
+            .field("reconnect_max_delay", reconnect_max_delay)
+            .finish()
+    }
 }
 
 impl Default for ConnectionSettings {
@@ -498,6 +542,21 @@ impl RedisSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_shows_no_password() {
+        let mut settings = RedisSettings::standard(["redis://ops:url-secret@redis-1:6379"]);
+        settings.backend_layer_kwargs.connection_kwargs.username = Some("svc".into());
+        settings.backend_layer_kwargs.connection_kwargs.password = Some("conn-secret".into());
+        settings.backend_layer_kwargs.sentinel_kwargs.password = Some("sentinel-secret".into());
+        let shown = format!("{settings:?} {settings:#?}");
+        for secret in ["url-secret", "conn-secret", "sentinel-secret"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("redis://ops:***@redis-1:6379"), "{shown}");
+        assert!(shown.contains(r#"password: Some("***")"#), "{shown}");
+        assert!(shown.contains(r#"username: Some("svc")"#), "{shown}");
+    }
 
     #[test]
     fn hosts_resolve() {
