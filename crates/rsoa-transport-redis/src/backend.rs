@@ -856,8 +856,30 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn connection_error(pusher: &Pusher, e: &RedisError) -> TransportError {
+    redis_error(&pusher.label, e)
+}
+
+/// The transport's error for a Redis error at the master labelled `label`: a refusal for lack of rights is
+/// [`TransportError::Denied`] (saying what rsoa needs), anything else a connection error.
+pub(crate) fn redis_error(label: &str, e: &RedisError) -> TransportError {
+    let details = e.details();
+    if details.starts_with("NOPERM") || details.contains("can't run this command") {
+        // Redis names the command it refused, except one run by a script.
+        let scripts = if details.contains("can't run this command") {
+            " (rsoa's scripts run llen, rpush, expire, ltrim, exists and lpop)"
+        } else {
+            ""
+        };
+        return TransportError::Denied {
+            message: format!(
+                "{label}: the Redis user may not run a command rsoa needs{scripts}: {details}; \
+                 the least rights are in rsoa's docs/redis-transport.md"
+            ),
+            source: Some(Box::new(e.clone())),
+        };
+    }
     TransportError::Connection {
-        message: format!("{}: {e}", pusher.label),
+        message: format!("{label}: {e}"),
         source: Some(Box::new(e.clone())),
     }
 }

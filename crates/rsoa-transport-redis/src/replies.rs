@@ -378,8 +378,8 @@ impl Listener {
     }
 
     /// Fails every waiting call after the connection broke.
-    fn fail_all(&self, message: &str) {
-        self.end_waits(false, || TransportError::connection(message.to_owned()));
+    fn fail_all(&self, error: impl Fn() -> TransportError) {
+        self.end_waits(false, error);
     }
 
     /// Takes every waiting call off the listener (nothing is out any more), failing each with `error`; with
@@ -485,7 +485,8 @@ async fn listen(replies: Weak<Replies>, me: Arc<Listener>, settings: ReplySettin
             if let Some(replies) = replies.upgrade() {
                 replies.connect_failed(&me, &e).await;
             } else {
-                me.fail_all(&e.to_string());
+                let message = e.to_string();
+                me.fail_all(|| TransportError::connection(message.clone()));
             }
             return;
         }
@@ -584,7 +585,7 @@ async fn listen(replies: Weak<Replies>, me: Arc<Listener>, settings: ReplySettin
                     break;
                 }
                 tracing::warn!(master = %settings.label, error = %e, "a reply connection failed");
-                me.fail_all(&format!("{}: {e}", settings.label));
+                me.fail_all(|| crate::backend::redis_error(&settings.label, &e));
                 if e.details().starts_with("READONLY") {
                     // A master demoted by a failover: reconnecting asks the Sentinels for the new one.
                     let _ = client.force_reconnection().await;

@@ -347,6 +347,16 @@ pub enum Error {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// The backend refused a command for lack of rights (a Redis ACL user without a command the transport needs).
+    /// Retrying does not help until the rights are granted.
+    #[error("permission denied: {message}")]
+    Denied {
+        /// What was refused.
+        message: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// A message could not be encoded or decoded, or broke the protocol.
     #[error("invalid message: {message}")]
     InvalidMessage {

@@ -232,6 +232,119 @@ async fn passwords_and_acl_users() {
     assert!(err.to_string().contains(&redis.port.to_string()), "{err}");
 }
 
+/// The least a server or a client needs of Redis (`docs/redis-transport.md`): its queues' keys, no channels, and
+/// these commands.
+const LEAST_PRIVILEGE: &[&str] = &[
+    "resetchannels",
+    "~pysoa:*",
+    "-@all",
+    "+blmpop",
+    "+blpop",
+    "+lpop",
+    "+llen",
+    "+rpush",
+    "+ltrim",
+    "+exists",
+    "+expire",
+    "+evalsha",
+    "+eval",
+    "+script|load",
+    "+multi",
+    "+exec",
+    "+ping",
+    "+info",
+    "+client|id",
+];
+
+/// Settings for the ACL user `user` (password `p`) on the Redis at `port`.
+fn acl_user(port: u16, user: &str) -> RedisSettings {
+    let mut s = RedisSettings::standard([format!("127.0.0.1:{port}")]);
+    s.backend_layer_kwargs.connection_kwargs.username = Some(user.to_owned());
+    s.backend_layer_kwargs.connection_kwargs.password = Some("p".to_owned());
+    s.backend_layer_kwargs
+        .connection_kwargs
+        .socket_connect_timeout = 2.0;
+    s
+}
+
+/// Creates the ACL user `user` (password `p`) with the least-privilege rights but `without`.
+fn set_acl_user(port: u16, user: &str, without: Option<&str>) {
+    let mut args = vec!["ACL", "SETUSER", user, "reset", "on", ">p"];
+    args.extend(
+        LEAST_PRIVILEGE
+            .iter()
+            .copied()
+            .filter(|r| Some(*r) != without),
+    );
+    let reply = command(port, &args).expect("ACL SETUSER");
+    assert!(reply.starts_with("+OK"), "{reply}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn least_privilege_acl_users_serve_and_call_and_one_missing_a_right_fails_naming_it() {
+    let redis = redis(&[]);
+    set_acl_user(redis.port, "server", None);
+    set_acl_user(redis.port, "app", None);
+    let mut server = acl_user(redis.port, "server");
+    server.chunk_messages_larger_than_bytes = Some(102_400);
+    server.maximum_message_size_in_bytes = Some(4_000_000);
+    let served = Served::start(service(), server, acl_user(redis.port, "app")).await;
+    // Every path: a tiny call, a chunked response of large frames, and calls in parallel (drained together).
+    assert_eq!(square_eventually(&served.client, 6).await, 36);
+    let big = served
+        .client
+        .call_action("svc", "big", &json!({"size": 500_000}))
+        .await
+        .unwrap();
+    assert_eq!(big.body["text"].as_str().map(str::len), Some(500_000));
+    let parallel = served
+        .client
+        .call_actions_parallel(
+            "svc",
+            (0..32).map(|n| action("square", &json!({"number": n})).unwrap()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(parallel.len(), 32);
+
+    // A client without any one of the rights its calls need fails, naming the command it was refused.
+    for right in [
+        "+evalsha",
+        "+script|load",
+        "+llen",
+        "+rpush",
+        "+expire",
+        "+blpop",
+    ] {
+        let user = format!("app-without-{}", &right[1..]);
+        set_acl_user(redis.port, &user, Some(right));
+        // The push script must be loaded again, by this user.
+        command(redis.port, &["SCRIPT", "FLUSH"]).expect("SCRIPT FLUSH");
+        let backend = RedisBackend::connect(acl_user(redis.port, &user))
+            .await
+            .unwrap();
+        let client = Client::builder()
+            .service(rsoa_transport_redis::RedisClientTransport::new(&backend, "svc").unwrap())
+            .build();
+        let outcome = client
+            .call_action("svc", "square", &json!({"number": 2}))
+            .timeout(Duration::from_secs(3))
+            .await;
+        let error = outcome.expect_err(right).to_string();
+        // Redis names the command it refused, except one a script runs: then the error names the scripts' ones.
+        let named = match right {
+            "+llen" | "+rpush" | "+expire" => "rsoa's scripts run llen, rpush, expire".to_owned(),
+            _ => format!("to run the '{}' command", &right[1..]),
+        };
+        assert!(
+            error.contains("permission denied")
+                && error.contains("the Redis user may not run a command rsoa needs")
+                && error.contains(&named),
+            "without {right}: {error}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_with_a_private_authority() {
     let (redis, ca) = support::redis_tls();
