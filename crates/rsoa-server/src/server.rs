@@ -57,11 +57,15 @@ pub struct ServerSettings {
     pub request_log_error_level: LogLevel,
     /// Keys whose values are censored in those logs, beside PySOA's list (PySOA's `extra_fields_to_redact`).
     pub extra_fields_to_redact: Vec<String>,
+    /// The most actions one job may hold; a job with more is refused whole (`INVALID` on `actions`, "List is
+    /// longer than N", as Conformity words it) before any is checked or run. PySOA sets none; default 10 000.
+    pub max_actions_per_job: usize,
 }
 
 impl Default for ServerSettings {
     fn default() -> ServerSettings {
         ServerSettings {
+            max_actions_per_job: 10_000,
             max_concurrent_jobs: 64,
             harakiri_timeout_in_seconds: 0,
             request_log_success_level: LogLevel::Debug,
@@ -77,6 +81,12 @@ impl ServerSettings {
         if self.max_concurrent_jobs == 0 {
             return Err(Error::InvalidSettings {
                 field: "max_concurrent_jobs",
+                reason: "must be at least 1".to_owned(),
+            });
+        }
+        if self.max_actions_per_job == 0 {
+            return Err(Error::InvalidSettings {
+                field: "max_actions_per_job",
                 reason: "must be at least 1".to_owned(),
             });
         }
@@ -303,6 +313,13 @@ enum Kept {
     Value(Value),
 }
 
+/// Whether a job as it came asks for no response: PySOA decides from the control header as it came, valid or not.
+fn suppress_as_it_came(job: &Value) -> bool {
+    job.get("control")
+        .and_then(|control| control.get("suppress_response"))
+        .is_some_and(python_truth)
+}
+
 /// Python's truth value of a decoded value: what `if value:` decides.
 fn python_truth(value: &Value) -> bool {
     match value {
@@ -416,6 +433,28 @@ impl ServerInner {
             body,
             ..
         } = job;
+        let (actions, suppress) = match &body {
+            JobBody::Typed(job) => (job.actions.len(), job.control.suppress_response),
+            JobBody::Raw(value) => (
+                value
+                    .get("actions")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len),
+                suppress_as_it_came(value),
+            ),
+        };
+        let most = self.settings.max_actions_per_job;
+        if actions > most {
+            // Refused before a single action is checked: a job of a million actions costs what a small one does.
+            tracing::warn!(service = %self.name, actions, most, "refusing a job with too many actions");
+            let response = JobResponse::from_errors(vec![WireError::new(
+                ErrorCode::INVALID,
+                format!("List is longer than {most}"),
+            )
+            .with_field("actions")]);
+            self.metrics().job_done(&response, started);
+            return (!suppress).then_some(response);
+        }
         let request = match body {
             JobBody::Typed(job) if job.actions.is_empty() => {
                 let response = JobResponse::from_errors(vec![WireError::new(
@@ -427,22 +466,15 @@ impl ServerInner {
                 return (!job.control.suppress_response).then_some(response);
             }
             JobBody::Typed(job) => job,
-            JobBody::Raw(value) => {
-                // PySOA decides whether to answer from the control header as it came, valid or not.
-                let suppress = value
-                    .get("control")
-                    .and_then(|control| control.get("suppress_response"))
-                    .is_some_and(python_truth);
-                match JobRequest::validate(value) {
-                    Ok(job) => job,
-                    Err(errors) => {
-                        tracing::debug!(service = %self.name, ?errors, "invalid job request");
-                        let response = JobResponse::from_errors(errors);
-                        self.metrics().job_done(&response, started);
-                        return (!suppress).then_some(response);
-                    }
+            JobBody::Raw(value) => match JobRequest::validate(value) {
+                Ok(job) => job,
+                Err(errors) => {
+                    tracing::debug!(service = %self.name, ?errors, "invalid job request");
+                    let response = JobResponse::from_errors(errors);
+                    self.metrics().job_done(&response, started);
+                    return (!suppress).then_some(response);
                 }
-            }
+            },
         };
         let suppress = request.control.suppress_response;
         let harakiri = Some(self.settings.harakiri_timeout_in_seconds)

@@ -195,6 +195,7 @@ where
         backends.insert(0, backend.clone());
         let mut server_settings = ServerSettings::default();
         server_settings.max_concurrent_jobs = settings.max_concurrent_jobs;
+        server_settings.max_actions_per_job = settings.max_actions_per_job;
         server_settings.harakiri_timeout_in_seconds = settings.harakiri.timeout;
         server_settings.request_log_success_level = settings.request_log_success_level;
         server_settings.request_log_error_level = settings.request_log_error_level;

@@ -140,6 +140,9 @@ pub struct Settings {
     /// How many jobs the process runs at once (default 64).
     #[serde(default = "defaults::max_concurrent_jobs")]
     pub max_concurrent_jobs: usize,
+    /// The most actions one job may hold; a job with more is refused whole with `INVALID` (default 10 000).
+    #[serde(default = "defaults::max_actions_per_job")]
+    pub max_actions_per_job: usize,
     /// The graceful stop.
     #[serde(default)]
     pub harakiri: Harakiri,
@@ -278,6 +281,9 @@ mod defaults {
     pub(super) fn max_concurrent_jobs() -> usize {
         ServerSettings::default().max_concurrent_jobs
     }
+    pub(super) fn max_actions_per_job() -> usize {
+        ServerSettings::default().max_actions_per_job
+    }
     pub(super) fn max_crashes() -> usize {
         5
     }
@@ -336,6 +342,9 @@ impl Settings {
         let invalid = |key: &str, why: String| Err(SettingsError::Invalid(format!("{key}: {why}")));
         if self.max_concurrent_jobs == 0 {
             return invalid("max_concurrent_jobs", "must be at least 1".to_owned());
+        }
+        if self.max_actions_per_job == 0 {
+            return invalid("max_actions_per_job", "must be at least 1".to_owned());
         }
         if self.supervisor.max_crashes == 0 {
             return invalid("supervisor.max_crashes", "must be at least 1".to_owned());

@@ -539,6 +539,71 @@ async fn invalid_raw_jobs_get_pysoa_job_errors() {
 }
 
 #[tokio::test]
+async fn a_job_with_more_actions_than_the_limit_is_refused_whole_before_any_runs() {
+    let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = ran.clone();
+    let mut settings = ServerSettings::default();
+    settings.max_actions_per_job = 3;
+    let server = Server::builder("svc")
+        .settings(settings)
+        .action_fn("tick", move |_: Empty, _ctx: ActionContext| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move { ok(json!({})) }
+        })
+        .build()
+        .unwrap();
+    let tick = || {
+        [
+            ("action", Value::from("tick")),
+            ("body", Value::Map(Map::new())),
+        ]
+        .into_iter()
+        .collect::<Value>()
+    };
+    let control: Value = [("continue_on_error", Value::from(false))]
+        .into_iter()
+        .collect();
+    // At the limit, every action runs; past it, as it came off the wire or built in process, none does.
+    let at_limit = handle_job(&server, raw_job(control.clone(), vec![tick(); 3]))
+        .await
+        .unwrap();
+    assert_eq!(at_limit.actions.len(), 3);
+    assert!(at_limit.errors.is_empty(), "{:?}", at_limit.errors);
+    let typed = JobRequest::new(
+        (0..4)
+            .map(|_| ActionRequest::new("tick", Map::new()))
+            .collect(),
+    );
+    for body in [
+        raw_job(control, vec![tick(); 100_000]),
+        JobBody::Typed(typed),
+    ] {
+        let refused = handle_job(&server, body).await.unwrap();
+        let errors: Vec<_> = refused
+            .errors
+            .iter()
+            .map(|e| (e.code.as_str(), e.field.as_deref(), e.message.as_str()))
+            .collect();
+        assert_eq!(
+            errors,
+            [("INVALID", Some("actions"), "List is longer than 3")]
+        );
+        assert!(refused.actions.is_empty());
+    }
+    assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 3);
+    // The limit is checked with the other settings.
+    let mut zero = ServerSettings::default();
+    zero.max_actions_per_job = 0;
+    assert!(matches!(
+        Server::builder("s").settings(zero).build(),
+        Err(rsoa_server::Error::InvalidSettings {
+            field: "max_actions_per_job",
+            ..
+        })
+    ));
+}
+
+#[tokio::test]
 async fn an_empty_typed_job_is_refused() {
     let server = service(Arc::new(Barrier::new(1)));
     let response = handle_job(&server, JobBody::Typed(JobRequest::new(vec![])))
