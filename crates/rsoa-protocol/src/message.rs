@@ -35,6 +35,8 @@ impl ErrorCode {
     pub const JOB_TIMEOUT: ErrorCode = ErrorCode::from_static("JOB_TIMEOUT");
     /// The response was larger than the transport may send.
     pub const RESPONSE_TOO_LARGE: ErrorCode = ErrorCode::from_static("RESPONSE_TOO_LARGE");
+    /// The request was larger than the server reads (rsoa's: PySOA reads any).
+    pub const REQUEST_TOO_LARGE: ErrorCode = ErrorCode::from_static("REQUEST_TOO_LARGE");
     /// The response could not be serialized.
     pub const RESPONSE_NOT_SERIALIZABLE: ErrorCode =
         ErrorCode::from_static("RESPONSE_NOT_SERIALIZABLE");

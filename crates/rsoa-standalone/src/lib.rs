@@ -288,6 +288,8 @@ async fn client_sharing(
         let mut client_side = server.settings().clone();
         client_side.receive_batch_size = None;
         client_side.chunk_messages_larger_than_bytes = None;
+        client_side.maximum_request_size_in_bytes = None;
+        client_side.maximum_nesting_depth = None;
         backends.push((client_side, server.clone()));
     }
     let mut builder = Client::builder();

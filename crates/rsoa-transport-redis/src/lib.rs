@@ -56,7 +56,8 @@ pub use ring::{reply_master_index, service_queue_key, KEY_PREFIX};
 pub use server::{serve_workers, RedisServerTransport};
 pub use settings::{
     BackendSettings, BackendType, ConnectionSettings, Host, RedisSettings, SerializerSettings,
-    MAX_REPLIES_PER_CONNECTION, MIN_CHUNK_THRESHOLD,
+    DEFAULT_MAXIMUM_NESTING_DEPTH, DEFAULT_MAXIMUM_REQUEST_SIZE, MAX_REPLIES_PER_CONNECTION,
+    MIN_CHUNK_THRESHOLD,
 };
 
 /// What can go wrong building the Redis transport.

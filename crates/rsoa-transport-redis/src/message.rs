@@ -76,17 +76,47 @@ pub(crate) fn serializer_for(
         .unwrap_or(default)
 }
 
+/// Why a payload could not be decoded into an envelope.
+#[derive(Debug)]
+pub(crate) struct DecodeError {
+    pub(crate) message: String,
+    /// The payload is well-formed as far as it was read, but nests deeper or is larger than the decoder's limits.
+    pub(crate) over_limit: bool,
+}
+
+impl DecodeError {
+    fn new(message: String) -> DecodeError {
+        DecodeError {
+            message,
+            over_limit: false,
+        }
+    }
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// Decodes a whole (reassembled) payload into its envelope, checking it the way PySOA's transport does.
 pub(crate) fn decode(
     payload: &[u8],
     version: ProtocolVersion,
-    serializer: &'static dyn Serializer,
-) -> Result<Decoded, String> {
-    let value = serializer
-        .decode(payload)
-        .map_err(|e| format!("cannot decode the message: {e}"))?;
+    serializer: &dyn Serializer,
+) -> Result<Decoded, DecodeError> {
+    let value = serializer.decode(payload).map_err(|e| DecodeError {
+        over_limit: matches!(
+            e,
+            rsoa_codec::Error::TooDeep { .. } | rsoa_codec::Error::TooLarge { .. }
+        ),
+        message: format!("cannot decode the message: {e}"),
+    })?;
     let Value::Map(map) = value else {
-        return Err(format!("the message is a {}, not a map", value.kind()));
+        return Err(DecodeError::new(format!(
+            "the message is a {}, not a map",
+            value.kind()
+        )));
     };
     // The envelope is taken apart in one pass (a repeated key: the last one counts, as in a Python dict).
     let (mut request_id, mut meta, mut body) = (Value::Null, None, Value::Null);
@@ -101,10 +131,15 @@ pub(crate) fn decode(
     let meta = match meta {
         None => Map::new(),
         Some(Value::Map(meta)) => meta,
-        Some(other) => return Err(format!("meta is a {}, not a map", other.kind())),
+        Some(other) => {
+            return Err(DecodeError::new(format!(
+                "meta is a {}, not a map",
+                other.kind()
+            )))
+        }
     };
     if request_id.is_null() {
-        return Err("the message has no request_id".to_owned());
+        return Err(DecodeError::new("the message has no request_id".to_owned()));
     }
     Ok(Decoded {
         request_id,
@@ -114,27 +149,22 @@ pub(crate) fn decode(
     })
 }
 
-/// The envelope of a JSON message whose body cannot be decoded (an integer beyond 64 bits, which PySOA reads as a
-/// Python integer): its request id and meta, read apart from the body, so that the caller can be answered.
-/// `None` for any other serializer, or when the envelope itself cannot be read.
+/// The envelope of a message whose body cannot be decoded (a JSON integer beyond 64 bits, which PySOA reads as a
+/// Python integer; a body nested too deep; a request too large to read): its request id and meta, read apart from
+/// the body, so that the caller can be answered. Of MessagePack, only what comes before the body is read (PySOA's
+/// and rsoa's clients write the request id and meta first).
 pub(crate) fn decode_envelope_only(
     payload: &[u8],
     version: ProtocolVersion,
     serializer: &'static dyn Serializer,
 ) -> Option<Decoded> {
-    if serializer.mime_type() != "application/json" {
-        return None;
-    }
-    // serde_json reads any number (beyond 64 bits, as a float); only the request id and meta are used.
-    let serde_json::Value::Object(mut envelope) = serde_json::from_slice(payload).ok()? else {
-        return None;
+    let (request_id, meta) = if serializer.mime_type() == "application/json" {
+        json_envelope(payload, serializer)?
+    } else {
+        msgpack_envelope(payload, serializer)?
     };
-    let mut part = |key| {
-        let text = serde_json::to_vec(&envelope.remove(key)?).ok()?;
-        serializer.decode(&text).ok()
-    };
-    let request_id = part("request_id").filter(|id| !id.is_null())?;
-    let meta = match part("meta") {
+    let request_id = request_id.filter(|id| !id.is_null())?;
+    let meta = match meta {
         None => Map::new(),
         Some(Value::Map(meta)) => meta,
         Some(_) => return None,
@@ -145,6 +175,51 @@ pub(crate) fn decode_envelope_only(
         body: Value::Null,
         version,
     })
+}
+
+/// The request id and meta of a JSON envelope, read with serde_json, which reads any number (beyond 64 bits, as a
+/// float).
+fn json_envelope(
+    payload: &[u8],
+    serializer: &dyn Serializer,
+) -> Option<(Option<Value>, Option<Value>)> {
+    let serde_json::Value::Object(mut envelope) = serde_json::from_slice(payload).ok()? else {
+        return None;
+    };
+    let mut part = |key| {
+        let text = serde_json::to_vec(&envelope.remove(key)?).ok()?;
+        serializer.decode(&text).ok()
+    };
+    Some((part("request_id"), part("meta")))
+}
+
+/// The request id and meta of a MessagePack envelope, from the entries before `body`: each is skipped over with
+/// rmpv to find its bytes, which the serializer then decodes.
+fn msgpack_envelope(
+    payload: &[u8],
+    serializer: &dyn Serializer,
+) -> Option<(Option<Value>, Option<Value>)> {
+    let mut rest = payload;
+    let entries = rmp::decode::read_map_len(&mut rest).ok()?;
+    let (mut request_id, mut meta) = (None, None);
+    for _ in 0..entries {
+        let rmpv::ValueRef::String(key) = rmpv::decode::read_value_ref(&mut rest).ok()? else {
+            return None;
+        };
+        let key = key.as_str()?.to_owned();
+        if key == "body" {
+            break;
+        }
+        let start = rest;
+        rmpv::decode::read_value_ref(&mut rest).ok()?;
+        let value = serializer.decode(&start[..start.len() - rest.len()]).ok()?;
+        match key.as_str() {
+            "request_id" => request_id = Some(value),
+            "meta" => meta = Some(value),
+            _ => {}
+        }
+    }
+    Some((request_id, meta))
 }
 
 /// The epoch-seconds expiry in a meta map, if set and truthy.

@@ -49,6 +49,47 @@ struct Shared {
     stopping: AtomicBool,
     /// Set once a Redis has answered that it has no `BLMPOP`.
     no_blmpop: AtomicBool,
+    /// The largest request read (`maximum_request_size_in_bytes`).
+    max_request: usize,
+    /// Decoders of requests, with `maximum_nesting_depth`.
+    msgpack: rsoa_codec::MsgpackSerializer,
+    json: rsoa_codec::JsonSerializer,
+}
+
+impl Shared {
+    fn new(backend: &RedisBackend, service: &str) -> Result<Shared, crate::Error> {
+        let settings = backend.settings();
+        settings.validate_server()?;
+        let mime = settings.default_serializer_config.mime_type()?;
+        let default = rsoa_codec::by_mime_type(mime)
+            .ok_or_else(|| crate::Error::Settings(format!("no serializer for {mime}")))?;
+        let limits = rsoa_codec::Limits::DEFAULT.with_max_depth(
+            settings
+                .maximum_nesting_depth
+                .unwrap_or(crate::settings::DEFAULT_MAXIMUM_NESTING_DEPTH),
+        );
+        Ok(Shared {
+            backend: backend.clone(),
+            service: service.to_owned(),
+            default,
+            stopping: AtomicBool::new(false),
+            no_blmpop: AtomicBool::new(false),
+            max_request: settings
+                .maximum_request_size_in_bytes
+                .unwrap_or(crate::settings::DEFAULT_MAXIMUM_REQUEST_SIZE),
+            msgpack: rsoa_codec::MsgpackSerializer::default().with_limits(limits),
+            json: rsoa_codec::JsonSerializer::default().with_limits(limits),
+        })
+    }
+
+    /// The decoder of requests for a serializer: the same format, with this server's limits.
+    fn decoder(&self, serializer: &dyn Serializer) -> &dyn Serializer {
+        if serializer.mime_type() == rsoa_codec::JsonSerializer::MIME_TYPE {
+            &self.json
+        } else {
+            &self.msgpack
+        }
+    }
 }
 
 /// How to answer one request.
@@ -76,23 +117,12 @@ impl RedisServerTransport {
         backend: &RedisBackend,
         service: &str,
     ) -> Result<RedisServerTransport, crate::Error> {
-        let settings = backend.settings();
-        settings.validate_server()?;
-        let mime = settings.default_serializer_config.mime_type()?;
-        let default = rsoa_codec::by_mime_type(mime)
-            .ok_or_else(|| crate::Error::Settings(format!("no serializer for {mime}")))?;
-        let batch = settings.receive_batch_size.unwrap_or(1);
+        let shared = Arc::new(Shared::new(backend, service)?);
+        let batch = backend.settings().receive_batch_size.unwrap_or(1);
         // Room for a batch per master: each receiver reserves its room before it pops, and with less than that a
         // receiver waiting on an idle master would hold the only room while requests wait on another master.
         let masters = backend.inner.masters.len();
         let (sender, receiver) = mpsc::channel(batch.max(1) * masters);
-        let shared = Arc::new(Shared {
-            backend: backend.clone(),
-            service: service.to_owned(),
-            default,
-            stopping: AtomicBool::new(false),
-            no_blmpop: AtomicBool::new(false),
-        });
         Ok(RedisServerTransport {
             shared,
             receiver: std::sync::Mutex::new(receiver),
@@ -329,18 +359,38 @@ fn accept(shared: &Shared, bytes: &Bytes) -> Accepted {
         return drop_it("chunked", "requests cannot be chunked");
     }
     let serializer = message::serializer_for(parsed.content_type, shared.default);
-    let (mut decoded, undecodable) =
-        match message::decode(parsed.payload, parsed.version, serializer) {
+    let size = parsed.payload.len();
+    let (mut decoded, undecodable) = if size > shared.max_request {
+        // Not decoded: only the request id and meta before the body are read, to tell the caller.
+        let why = format!(
+            "The request of {size} bytes is larger than the {} bytes this server reads",
+            shared.max_request
+        );
+        match message::decode_envelope_only(parsed.payload, parsed.version, serializer) {
+            Some(decoded) => (
+                decoded,
+                Some(WireError::new(ErrorCode::REQUEST_TOO_LARGE, why)),
+            ),
+            None => return drop_it("too_large", &why),
+        }
+    } else {
+        match message::decode(parsed.payload, parsed.version, shared.decoder(serializer)) {
             Ok(decoded) => (decoded, None),
-            Err(e) => {
-                match message::decode_envelope_only(parsed.payload, parsed.version, serializer) {
-                    // The envelope can be read though the body cannot (a JSON integer beyond 64 bits): the caller hears
-                    // why instead of waiting for its timeout.
-                    Some(decoded) => (decoded, Some(e)),
-                    None => return drop_it("malformed", &e),
-                }
-            }
-        };
+            // The envelope can be read though the body cannot (a JSON integer beyond 64 bits, nesting deeper than
+            // the limit): the caller hears why instead of waiting for its timeout. A MessagePack body that is
+            // merely malformed is dropped, as PySOA drops it.
+            Err(e) => match (e.over_limit || serializer.mime_type() == "application/json")
+                .then(|| message::decode_envelope_only(parsed.payload, parsed.version, serializer))
+                .flatten()
+            {
+                Some(decoded) => (
+                    decoded,
+                    Some(WireError::new(ErrorCode::INVALID, e.message).with_field("body")),
+                ),
+                None => return drop_it("malformed", &e.message),
+            },
+        }
+    };
     if message::expiry(&decoded.meta).is_some_and(|at| at < message::now()) {
         tracing::debug!(%service, "dropping an expired request");
         metric::dropped("expired");
@@ -369,9 +419,8 @@ fn accept(shared: &Shared, bytes: &Bytes) -> Accepted {
     // Keys PySOA's transport keeps in the meta in process and takes out before it answers.
     decoded.meta.remove("serializer");
     decoded.meta.remove("protocol_version");
-    if let Some(why) = undecodable {
-        tracing::warn!(%service, size = bytes.len(), reason = %why, "answering a request whose body cannot be read");
-        let error = WireError::new(ErrorCode::INVALID, why).with_field("body");
+    if let Some(error) = undecodable {
+        tracing::warn!(%service, size = bytes.len(), reason = %error.message, "answering a request whose body cannot be read");
         return Accepted::Answer(Answer {
             reply,
             request_id: decoded.request_id,
@@ -594,18 +643,7 @@ pub async fn serve_workers<H>(
 where
     H: rsoa_transport::JobHandler + Clone,
 {
-    let settings = backend.settings();
-    settings.validate_server()?;
-    let mime = settings.default_serializer_config.mime_type()?;
-    let default = rsoa_codec::by_mime_type(mime)
-        .ok_or_else(|| crate::Error::Settings(format!("no serializer for {mime}")))?;
-    let shared = Arc::new(Shared {
-        backend: backend.clone(),
-        service: handler.service_name().to_owned(),
-        default,
-        stopping: AtomicBool::new(false),
-        no_blmpop: AtomicBool::new(false),
-    });
+    let shared = Arc::new(Shared::new(backend, handler.service_name())?);
     let mut workers = Vec::new();
     for master in 0..backend.inner.masters.len() {
         for _ in 0..workers_per_master.max(1) {

@@ -274,6 +274,15 @@ pub struct RedisSettings {
     /// process take several requests per round trip to Redis).
     #[serde(default)]
     pub receive_batch_size: Option<usize>,
+    /// Servers only: the largest request a server reads (default 16 MiB; PySOA reads any). A larger one is not
+    /// decoded: its caller gets `REQUEST_TOO_LARGE` (its request id and meta are read from before the body, where
+    /// PySOA's and rsoa's clients put them), or, if even they cannot be read, it is logged and dropped.
+    #[serde(default)]
+    pub maximum_request_size_in_bytes: Option<usize>,
+    /// Servers only: the deepest nesting of arrays and maps a request may have (default 256). A deeper one is
+    /// answered with `INVALID` on `body`, as above.
+    #[serde(default)]
+    pub maximum_nesting_depth: Option<usize>,
     /// Clients only: the most connections per master that wait for responses (default 8). Each waits on the reply
     /// queues of many calls at once, so a process never holds more than this (plus two for sending) however many
     /// calls are in flight.
@@ -333,6 +342,12 @@ pub(crate) fn redacted(url: &str) -> String {
     }
 }
 
+/// The default of `maximum_request_size_in_bytes`.
+pub const DEFAULT_MAXIMUM_REQUEST_SIZE: usize = 16 * 1024 * 1024;
+
+/// The default of `maximum_nesting_depth`: the codec's.
+pub const DEFAULT_MAXIMUM_NESTING_DEPTH: usize = rsoa_codec::Limits::DEFAULT.max_depth;
+
 /// The smallest chunk threshold PySOA accepts.
 pub const MIN_CHUNK_THRESHOLD: i64 = 102_400;
 
@@ -361,6 +376,8 @@ impl RedisSettings {
             protocol_version: None,
             chunk_messages_larger_than_bytes: None,
             receive_batch_size: None,
+            maximum_request_size_in_bytes: None,
+            maximum_nesting_depth: None,
             reply_connections: defaults::reply_connections(),
             replies_per_connection: defaults::replies_per_connection(),
             idle_connection_timeout_in_seconds: defaults::idle_connection_timeout(),
@@ -443,9 +460,14 @@ impl RedisSettings {
     /// Checks a client's own settings, naming the first bad value; server-only settings there are refused as a
     /// likely mistake.
     pub fn validate_client(&self) -> Result<(), Error> {
-        if self.chunk_messages_larger_than_bytes.is_some() || self.receive_batch_size.is_some() {
+        if self.chunk_messages_larger_than_bytes.is_some()
+            || self.receive_batch_size.is_some()
+            || self.maximum_request_size_in_bytes.is_some()
+            || self.maximum_nesting_depth.is_some()
+        {
             return Err(Error::Settings(
-                "chunk_messages_larger_than_bytes and receive_batch_size are server settings"
+                "chunk_messages_larger_than_bytes, receive_batch_size, maximum_request_size_in_bytes and \
+                 maximum_nesting_depth are server settings"
                     .to_owned(),
             ));
         }
@@ -498,6 +520,16 @@ impl RedisSettings {
                         .to_owned(),
                 ));
             }
+        }
+        if self.maximum_request_size_in_bytes == Some(0) {
+            return Err(Error::Settings(
+                "maximum_request_size_in_bytes: must be at least 1".to_owned(),
+            ));
+        }
+        if self.maximum_nesting_depth == Some(0) {
+            return Err(Error::Settings(
+                "maximum_nesting_depth: must be at least 1".to_owned(),
+            ));
         }
         if self.receive_batch_size == Some(0) {
             return Err(Error::Settings(

@@ -450,6 +450,72 @@ async fn garbage_on_the_service_queue_does_not_stop_the_server() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_past_the_servers_limits_are_answered_with_why() {
+    let redis = redis(&[]);
+    let mut server_settings = settings(&[redis.port]);
+    server_settings.maximum_request_size_in_bytes = Some(1_000);
+    server_settings.maximum_nesting_depth = Some(10);
+    let running = Served::start(service("svc"), server_settings, settings(&[redis.port])).await;
+    let job_errors = |outcome: Result<rsoa_protocol::ActionResponse, CallError>| match outcome {
+        Err(CallError::Job { errors, .. }) => errors
+            .into_iter()
+            .map(|e| (e.code.as_str().to_owned(), e.field, e.message))
+            .collect::<Vec<_>>(),
+        other => panic!("not a job error: {other:?}"),
+    };
+    let call = |body: serde_json::Value| {
+        running
+            .client
+            .call_action("svc", "square", &body)
+            .timeout(Duration::from_secs(5))
+    };
+    // Too large: not decoded, answered from the request id and meta before the body.
+    let errors = job_errors(call(json!({"number": 3, "pad": "x".repeat(2_000)})).await);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].0, "REQUEST_TOO_LARGE");
+    assert!(
+        errors[0]
+            .2
+            .contains("larger than the 1000 bytes this server reads"),
+        "{errors:?}"
+    );
+    // Too deep.
+    let mut deep = json!(1);
+    for _ in 0..20 {
+        deep = json!([deep]);
+    }
+    let errors = job_errors(call(json!({"number": 3, "deep": deep})).await);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(
+        (errors[0].0.as_str(), errors[0].1.as_deref()),
+        ("INVALID", Some("body"))
+    );
+    assert!(
+        errors[0].2.contains("nesting deeper than 10 levels"),
+        "{errors:?}"
+    );
+    // Within both limits, served.
+    let fine = call(json!({"number": 3})).await.unwrap();
+    assert_eq!(fine.body["square"].as_i64(), Some(9));
+    // A large message whose body comes before its request id cannot be answered: logged and dropped, and the
+    // server serves on.
+    let key = service_queue_key("svc");
+    let mut frame =
+        b"pysoa-redis/3//content-type:application/msgpack;\x83\xa4body\xda\x07\xd0".to_vec();
+    frame.extend(std::iter::repeat_n(b'x', 2_000));
+    frame.extend_from_slice(b"\xaarequest_id\x01\xa4meta\x81\xa8reply_to\xa9service.x!");
+    push_raw(redis.port, &key, &frame);
+    wait_for("the server to drop it", || {
+        (llen(redis.port, &key) == 0).then_some(())
+    });
+    assert_eq!(
+        call(json!({"number": 4})).await.unwrap().body["square"].as_i64(),
+        Some(16)
+    );
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_are_answered_as_pysoa_answers_them() {
     let redis = redis(&[]);
     let running = Served::start(
