@@ -274,8 +274,8 @@ pub struct RedisSettings {
     /// process take several requests per round trip to Redis).
     #[serde(default)]
     pub receive_batch_size: Option<usize>,
-    /// Servers only: the largest request a server reads (default 16 MiB; PySOA reads any). A larger one is not
-    /// decoded: its caller gets `REQUEST_TOO_LARGE` (its request id and meta are read from before the body, where
+    /// Servers only: the largest request a server reads (default 1 MiB, ten times what a PySOA or rsoa client sends
+    /// by default; PySOA reads any). A larger one is not decoded: its caller gets `REQUEST_TOO_LARGE` (its request id and meta are read from before the body, where
     /// PySOA's and rsoa's clients put them), or, if even they cannot be read, it is logged and dropped.
     #[serde(default)]
     pub maximum_request_size_in_bytes: Option<usize>,
@@ -343,7 +343,7 @@ pub(crate) fn redacted(url: &str) -> String {
 }
 
 /// The default of `maximum_request_size_in_bytes`.
-pub const DEFAULT_MAXIMUM_REQUEST_SIZE: usize = 16 * 1024 * 1024;
+pub const DEFAULT_MAXIMUM_REQUEST_SIZE: usize = 1024 * 1024;
 
 /// The default of `maximum_nesting_depth`: the codec's.
 pub const DEFAULT_MAXIMUM_NESTING_DEPTH: usize = rsoa_codec::Limits::DEFAULT.max_depth;

@@ -844,6 +844,127 @@ fn spans_go_to_an_otlp_collector_in_the_callers_trace() {
     panic!("no span of trace {trace} reached the collector: {posted:?}");
 }
 
+/// Every input of wire-spec §19 (what makes a PySOA server process exit), random bytes, truncated and trailing
+/// bytes, deep nesting, huge declared lengths, a chunk header on a request and a job of 100 000 actions, pushed
+/// onto the queue of a running service: it takes them all, answers what can be answered, keeps serving, and its
+/// memory stays bounded (the peak is printed; `docs/reliability.md` has it).
+#[test]
+fn hostile_input_on_the_queue_leaves_the_service_serving_with_bounded_memory() {
+    let redis = support::redis(&[]);
+    // Room for the 100 000-action job (4.5 MB), which is then refused for its actions.
+    let room = [(
+        "RSOA_TRANSPORT__KWARGS__MAXIMUM_REQUEST_SIZE_IN_BYTES",
+        "8388608",
+    )];
+    let mut child = start_on(redis.port, &[], &room);
+    let logs = Logs::of(&mut child);
+    logs.next("serving");
+    let key = "pysoa:service.example";
+    let msgpack = |payload: &[u8]| {
+        let mut frame = b"pysoa-redis/3//content-type:application/msgpack;".to_vec();
+        frame.extend_from_slice(payload);
+        frame
+    };
+    let json =
+        |text: &str| format!("pysoa-redis/3//content-type:application/json;{text}").into_bytes();
+    // A well-formed request (request id 1, replying to `service.hostile!1`), with `body` spliced in.
+    let request = |body: &[u8]| {
+        let mut payload =
+            b"\x83\xaarequest_id\x01\xa4meta\x81\xa8reply_to\xb1service.hostile!1\xa4body".to_vec();
+        payload.extend_from_slice(body);
+        msgpack(&payload)
+    };
+    let job = b"\x83\xa7control\x81\xb1continue_on_error\xc2\xa7context\x82\xa8switches\x90\xaecorrelation_id\xa1c\xa7actions\x91\x82\xa6action\xa6square\xa4body\x81\xa6number\x02";
+    let mut hostile: Vec<Vec<u8>> = vec![
+        // §19: undecodable, an unknown ext code, invalid UTF-8, an unknown version, a chunked request.
+        msgpack(b"\xc1\xc1"),
+        request(b"\xd4\x63\x00"),
+        request(b"\xa3\xff\xfe\xfd"),
+        b"pysoa-redis/9//content-type:application/msgpack;\x80".to_vec(),
+        b"pysoa-redis/3//content-type:application/msgpack;chunk-count:2;chunk-id:1;\x80".to_vec(),
+        // §19: no or null request_id, null meta, no reply_to, a bad client_version, request_id in the context,
+        // a body or context that is not a map.
+        msgpack(b"\x82\xa4meta\x80\xa4body\x80"),
+        msgpack(b"\x83\xaarequest_id\xc0\xa4meta\x80\xa4body\x80"),
+        msgpack(b"\x83\xaarequest_id\x01\xa4meta\xc0\xa4body\x80"),
+        msgpack(b"\x83\xaarequest_id\x01\xa4meta\x80\xa4body\x80"),
+        json(
+            r#"{"request_id": 1, "meta": {"reply_to": "service.hostile!1", "client_version": "x"}, "body": {}}"#,
+        ),
+        json(
+            r#"{"request_id": 1, "meta": {"reply_to": "service.hostile!1"}, "body": {"control": {"continue_on_error": false}, "context": {"switches": [], "correlation_id": "c", "request_id": 5}, "actions": []}}"#,
+        ),
+        request(b"\x93\x01\x02\x03"),
+        json(
+            r#"{"request_id": 1, "meta": {"reply_to": "service.hostile!1"}, "body": {"control": {}, "context": [1], "actions": []}}"#,
+        ),
+        // Deep nesting, as MessagePack and JSON, far past any limit.
+        request(&[&[0x91_u8; 100_000][..], b"\x01"].concat()),
+        json(&format!(
+            r#"{{"request_id": 1, "meta": {{"reply_to": "service.hostile!1"}}, "body": {}1{}}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        )),
+        // Huge declared lengths: a string, an array and a map of four billion, with a few bytes behind them.
+        request(b"\xdb\xff\xff\xff\xffabc"),
+        request(b"\xdd\xff\xff\xff\xff\x01\x02"),
+        request(b"\xdf\xff\xff\xff\xff\xa1a\x01"),
+        b"pysoa-redis/3//content-type:application/msgpack;\xc6\xff\xff\xff\xff".to_vec(),
+        Vec::new(),
+        // Larger than the server reads: refused unread.
+        request(&[&b"\xc6\x00\x90\x00\x00"[..], &[0_u8; 9_437_184][..]].concat()),
+    ];
+    // A valid request cut short at many places, and with bytes after it.
+    let whole = request(job);
+    for end in (0..whole.len()).step_by(7) {
+        hostile.push(whole[..end].to_vec());
+    }
+    hostile.push([&whole[..], b"\x00\xffgarbage"].concat());
+    // Random bytes, with and without a frame header (a fixed seed: the same bytes every run).
+    let mut rng = fastrand::Rng::with_seed(17);
+    for i in 0..300 {
+        let mut bytes = vec![0_u8; rng.usize(0..4_096)];
+        rng.fill(&mut bytes);
+        hostile.push(if i % 2 == 0 { msgpack(&bytes) } else { bytes });
+    }
+    // A job of 100 000 actions, which the server refuses whole.
+    let actions = vec![r#"{"action": "square", "body": {"number": 2}}"#; 100_000].join(",");
+    hostile.push(json(&format!(
+        r#"{{"request_id": 2, "meta": {{"reply_to": "service.hostile!2"}}, "body": {{"control": {{"continue_on_error": false}}, "context": {{"switches": [], "correlation_id": "c"}}, "actions": [{actions}]}}}}"#
+    )));
+    for frame in &hostile {
+        support::push_raw(redis.port, key, frame);
+    }
+    support::wait_for("the service to take every message", || {
+        (support::llen(redis.port, key) == 0).then_some(())
+    });
+    let refused = support::wait_for("the answer to the 100 000-action job", || {
+        support::command(redis.port, &["LPOP", "pysoa:service.hostile!2"])
+            .filter(|r| r.contains('{'))
+    });
+    assert!(refused.contains("List is longer than 10000"), "{refused}");
+    // Still serving, in the same process.
+    assert_eq!(square_over_redis(redis.port), Some(49));
+    assert!(
+        child.try_wait().expect("status").is_none(),
+        "the service exited"
+    );
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).expect("status");
+    let peak_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM");
+    println!(
+        "{} hostile messages ({} bytes in all): the service's peak RSS was {} MiB",
+        hostile.len(),
+        hostile.iter().map(Vec::len).sum::<usize>(),
+        peak_kib / 1024
+    );
+    assert!(peak_kib < 256 * 1024, "peak RSS {peak_kib} KiB");
+    stop_cleanly(&mut child);
+}
+
 /// A fresh directory under the target directory for one test's files.
 fn tempfile_dir(name: &str) -> PathBuf {
     let dir =
