@@ -7,7 +7,8 @@
 //!   task starts (it sets up a Python virtualenv under `target/interop-venv` the first time).
 //! - `bench <codec|local|redis|pysoa|pysoa-backlog|observability>`: the benchmarks, in release mode, each reporting rsoa beside a baseline
 //!   measured in the same run.
-//! - `fuzz [seconds]`: a bounded coverage-guided run of the decoder fuzz targets (needs `cargo install cargo-fuzz`).
+//! - `fuzz [seconds]`: a bounded coverage-guided run of each fuzz target (needs `cargo install cargo-fuzz`); `ci`
+//!   runs it for ten seconds a target when cargo-fuzz is installed.
 
 use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
@@ -70,6 +71,16 @@ fn ci() -> Result {
         .run()?;
     step("interop with Python PySOA 1.4.9");
     interop()?;
+    if cmd!(sh, "cargo fuzz --version")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .is_ok()
+    {
+        fuzz(Some(CI_FUZZ_SECONDS))?;
+    } else {
+        println!("\n(cargo-fuzz is not installed; skipping the bounded fuzzing run)");
+    }
     if cmd!(sh, "cargo deny --version")
         .quiet()
         .ignore_stderr()
@@ -239,6 +250,17 @@ fn bench_local(sh: &Shell) -> Result {
     Ok(())
 }
 
+/// The fuzz targets (`fuzz/fuzz_targets`): both decoders, the Redis frame and header parser, and job validation.
+const FUZZ_TARGETS: [&str; 4] = [
+    "msgpack_decode",
+    "json_decode",
+    "frame_parse",
+    "job_validate",
+];
+
+/// Seconds each fuzz target runs in `cargo xtask ci`.
+const CI_FUZZ_SECONDS: &str = "10";
+
 fn fuzz(seconds: Option<&str>) -> Result {
     let sh = shell()?;
     let seconds = seconds.unwrap_or("60");
@@ -251,12 +273,20 @@ fn fuzz(seconds: Option<&str>) -> Result {
         return Err("cargo-fuzz is not installed: run `cargo install cargo-fuzz --locked`".into());
     }
     sh.change_dir("fuzz");
-    for target in ["msgpack_decode", "json_decode"] {
+    for target in FUZZ_TARGETS {
         step(&format!("fuzz {target} for {seconds} s"));
+        // The working corpus grows under fuzz/corpus (not committed); the seeds from PySOA's vectors are
+        // committed under fuzz/seeds (`python3 fuzz/make_seeds.py` writes them).
+        let corpus = format!("corpus/{target}");
+        let seeds = format!("seeds/{target}");
+        sh.create_dir(&corpus)?;
         // libFuzzer needs nightly-only flags; RUSTC_BOOTSTRAP lets the stable toolchain accept them.
-        cmd!(sh, "cargo fuzz run {target} -- -max_total_time={seconds}")
-            .env("RUSTC_BOOTSTRAP", "1")
-            .run()?;
+        cmd!(
+            sh,
+            "cargo fuzz run {target} {corpus} {seeds} -- -max_total_time={seconds}"
+        )
+        .env("RUSTC_BOOTSTRAP", "1")
+        .run()?;
     }
     Ok(())
 }
