@@ -7,6 +7,8 @@
 //!   task starts (it sets up a Python virtualenv under `target/interop-venv` the first time).
 //! - `bench <codec|local|redis|pysoa|pysoa-backlog|observability>`: the benchmarks, in release mode, each reporting rsoa beside a baseline
 //!   measured in the same run.
+//! - `chaos <redis-restart|redis-stop|worker-kill|worker-stop|all> [seconds]`: a service under load from 150
+//!   callers while a fault comes and goes, with an account of every call; `ci` runs each for nine seconds.
 //! - `fuzz [seconds]`: a bounded coverage-guided run of each fuzz target (needs `cargo install cargo-fuzz`); `ci`
 //!   runs it for ten seconds a target when cargo-fuzz is installed.
 
@@ -24,8 +26,12 @@ fn main() -> ExitCode {
         Some("interop") => interop(),
         Some("bench") => bench(args.get(1).map(String::as_str)),
         Some("fuzz") => fuzz(args.get(1).map(String::as_str)),
+        Some("chaos") => chaos(
+            args.get(1).map(String::as_str),
+            args.get(2).map(String::as_str),
+        ),
         _ => {
-            eprintln!("usage: cargo xtask <ci | interop | bench <codec|local|redis|pysoa|pysoa-backlog|observability> | fuzz [seconds]>");
+            eprintln!("usage: cargo xtask <ci | interop | bench <codec|local|redis|pysoa|pysoa-backlog|observability> | fuzz [seconds] | chaos <scenario|all> [seconds]>");
             return ExitCode::from(2);
         }
     };
@@ -71,6 +77,12 @@ fn ci() -> Result {
         .run()?;
     step("interop with Python PySOA 1.4.9");
     interop()?;
+    step("chaos: each fault for a short run under load");
+    chaos_report(
+        &sh.current_dir().join("target/debug"),
+        &CHAOS_SCENARIOS,
+        CI_CHAOS_SECONDS,
+    )?;
     if cmd!(sh, "cargo fuzz --version")
         .quiet()
         .ignore_stderr()
@@ -291,6 +303,213 @@ fn fuzz(seconds: Option<&str>) -> Result {
     Ok(())
 }
 
+/// Seconds each chaos scenario runs in `cargo xtask ci` (with the debug binaries the interop run built).
+const CI_CHAOS_SECONDS: u64 = 9;
+
+/// The fault scenarios of `cargo xtask chaos`.
+const CHAOS_SCENARIOS: [&str; 4] = ["redis-restart", "redis-stop", "worker-kill", "worker-stop"];
+
+/// `cargo xtask chaos <scenario> [seconds]`: three client processes of 50 callers each keep calling a service
+/// (one call in ten with a chunked 200 KB response) while a fault is injected a third of the way in and lifted
+/// after a while, then report every call: answered, failed with a typed error, hung (neither within its timeout),
+/// and from the service's own record of what it ran, requests run twice, run but unanswered, and never run.
+fn chaos(scenario: Option<&str>, seconds: Option<&str>) -> Result {
+    let scenario = scenario.ok_or("usage: cargo xtask chaos <scenario> [seconds]")?;
+    let scenarios: Vec<&str> = if scenario == "all" {
+        CHAOS_SCENARIOS.to_vec()
+    } else if CHAOS_SCENARIOS.contains(&scenario) {
+        vec![scenario]
+    } else {
+        return Err(format!(
+            "unknown scenario {scenario:?}; choose one of {CHAOS_SCENARIOS:?} or all"
+        )
+        .into());
+    };
+    let seconds: u64 = seconds.unwrap_or("30").parse()?;
+    let sh = shell()?;
+    cmd!(
+        sh,
+        "cargo build --quiet --locked --release -p interop --bin chaos-server --bin chaos-client"
+    )
+    .run()?;
+    chaos_report(
+        &sh.current_dir().join("target/release"),
+        &scenarios,
+        seconds,
+    )
+}
+
+/// Runs the scenarios with the chaos binaries in `target` and prints the report; an error when a call hung, a
+/// request ran twice or the service never recovered.
+fn chaos_report(target: &std::path::Path, scenarios: &[&str], seconds: u64) -> Result {
+    let mut rows = Vec::new();
+    let mut failed = Vec::new();
+    for &scenario in scenarios {
+        let (row, sound) = chaos_run(target, scenario, seconds)?;
+        rows.push(row);
+        if !sound {
+            failed.push(scenario);
+        }
+    }
+    println!("\nRuns of {seconds} s, 150 callers in three processes, every call accounted for:\n");
+    println!("| scenario | calls | answered | typed errors | hung | run twice | run, unanswered | never run | recovery |");
+    println!("|---|---:|---:|---|---:|---:|---:|---:|---:|");
+    for row in rows {
+        println!("{row}");
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(
+            format!("calls hung, requests ran twice or the service did not recover in {failed:?}")
+                .into(),
+        )
+    }
+}
+
+/// One chaos run: its line of the report, and whether nothing hung, nothing ran twice and the service recovered.
+fn chaos_run(target: &std::path::Path, scenario: &str, seconds: u64) -> Result<(String, bool)> {
+    let (mut redis, port) = start_redis()?;
+    let logs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/xtask-logs");
+    std::fs::create_dir_all(&logs)?;
+    let executions = logs.join(format!("chaos-{scenario}-executions.txt"));
+    let _ = std::fs::remove_file(&executions);
+    let server = |n: u32| -> Result<Child> {
+        let mut c = Command::new(target.join("chaos-server"));
+        c.arg(port.to_string()).arg(&executions);
+        start_ready(
+            c,
+            "the chaos service",
+            &format!("chaos-{scenario}-server-{n}"),
+        )
+    };
+    let mut service = server(1)?;
+    let clients: Vec<std::process::Child> = (1..=3)
+        .map(|i| {
+            Command::new(target.join("chaos-client"))
+                .args([
+                    &port.to_string(),
+                    &format!("c{i}"),
+                    "50",
+                    &seconds.to_string(),
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+        })
+        .collect::<std::io::Result<_>>()?;
+    let started = Instant::now();
+    // The fault, from a third of the run for a sixth of it (at least two seconds).
+    std::thread::sleep(Duration::from_secs(seconds / 3));
+    let fault_at = started.elapsed();
+    let outage = Duration::from_secs((seconds / 6).max(2));
+    let signal = |pid: u32, sig: &str| Command::new("kill").args([sig, &pid.to_string()]).status();
+    match scenario {
+        "redis-restart" => {
+            let _ = redis.0.kill();
+            let _ = redis.0.wait();
+            std::thread::sleep(outage);
+            redis = start_redis_on(port)?;
+        }
+        "redis-stop" => {
+            signal(redis.0.id(), "-STOP")?;
+            std::thread::sleep(outage);
+            signal(redis.0.id(), "-CONT")?;
+        }
+        "worker-kill" => {
+            let _ = service.0.kill();
+            let _ = service.0.wait();
+            std::thread::sleep(outage);
+            service = server(2)?;
+        }
+        "worker-stop" => {
+            signal(service.0.id(), "-STOP")?;
+            std::thread::sleep(outage);
+            signal(service.0.id(), "-CONT")?;
+        }
+        other => return Err(format!("unknown scenario {other:?}").into()),
+    }
+    let lifted = started.elapsed();
+    let mut calls = Vec::new();
+    for client in clients {
+        let output = client.wait_with_output()?;
+        if !output.status.success() {
+            return Err(format!("a chaos client failed: {}", output.status).into());
+        }
+        calls.extend(
+            String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .map(str::to_owned),
+        );
+    }
+    drop(service);
+    drop(redis);
+    // What the service ran, by id.
+    let mut runs: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    for id in std::fs::read_to_string(&executions)?.lines() {
+        *runs.entry(id.to_owned()).or_default() += 1;
+    }
+    let mut outcomes: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    let (mut answered, mut hung, mut unanswered, mut never_run) = (0, 0, 0, 0);
+    let mut recovered: Option<u64> = None;
+    for line in &calls {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        let [id, outcome, began, ended] = parts[..] else {
+            return Err(format!("a chaos client wrote {line:?}").into());
+        };
+        let (began, ended): (u64, u64) = (began.parse()?, ended.parse()?);
+        let ran = runs.get(id).copied().unwrap_or(0);
+        match outcome {
+            "ok" => {
+                answered += 1;
+                // Recovery: the first call begun after the fault was lifted that was answered.
+                if u128::from(began) >= lifted.as_millis() {
+                    let after = ended.saturating_sub(lifted.as_millis() as u64);
+                    recovered = Some(recovered.map_or(after, |r| r.min(after)));
+                }
+            }
+            "hung" => hung += 1,
+            other => *outcomes.entry(other.to_owned()).or_default() += 1,
+        }
+        if outcome != "ok" {
+            if ran > 0 {
+                unanswered += 1;
+            } else {
+                never_run += 1;
+            }
+        }
+    }
+    let twice = runs.values().filter(|&&n| n > 1).count();
+    let errors = outcomes
+        .iter()
+        .map(|(k, v)| format!("{v} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let recovery = recovered.map_or("never".to_owned(), |ms| {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    });
+    println!(
+        "\n{scenario}: fault at {:.1} s, lifted at {:.1} s; {} calls",
+        fault_at.as_secs_f64(),
+        lifted.as_secs_f64(),
+        calls.len()
+    );
+    let sound = hung == 0 && twice == 0 && recovered.is_some();
+    if !sound {
+        eprintln!("{scenario}: {hung} calls hung, {twice} requests ran twice, recovery {recovery}");
+    }
+    let errors = if errors.is_empty() {
+        "0".to_owned()
+    } else {
+        errors
+    };
+    let row = format!(
+        "| {scenario} | {} | {answered} | {errors} | {hung} | {twice} | {unanswered} | {never_run} | {recovery} |",
+        calls.len()
+    );
+    Ok((row, sound))
+}
+
 /// A child process killed when dropped.
 struct Child(std::process::Child);
 
@@ -332,6 +551,11 @@ fn redis_answers(port: u16) -> bool {
 /// A `redis-server` on a free loopback port, stopped when dropped.
 fn start_redis() -> Result<(Child, u16)> {
     let port = free_port()?;
+    Ok((start_redis_on(port)?, port))
+}
+
+/// A `redis-server` on `port`, keeping nothing on disk; killed when dropped.
+fn start_redis_on(port: u16) -> Result<Child> {
     let redis = Child(
         Command::new("redis-server")
             .args([
@@ -348,7 +572,7 @@ fn start_redis() -> Result<(Child, u16)> {
             .spawn()?,
     );
     wait_until("redis-server", || redis_answers(port))?;
-    Ok((redis, port))
+    Ok(redis)
 }
 
 /// Starts a program and waits for it to print `READY` on its standard output. Its standard error goes to
