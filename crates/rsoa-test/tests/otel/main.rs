@@ -41,16 +41,20 @@ fn services() -> Client {
     Client::builder().service(local(orders)).build()
 }
 
-#[tokio::test]
-async fn a_trace_goes_from_the_caller_through_a_service_to_the_next() {
-    let recorded = RecordedSpans::start();
-    let client = services();
-    let response = client
+/// `orders.place`, called inside a span `checkout`.
+async fn place_in_checkout() -> rsoa_protocol::ActionResponse {
+    services()
         .call_action("orders", "place", ())
         .into_future()
         .instrument(tracing::info_span!("checkout"))
         .await
-        .expect("the call succeeds");
+        .expect("the call succeeds")
+}
+
+#[tokio::test]
+async fn a_trace_goes_from_the_caller_through_a_service_to_the_next() {
+    let recorded = RecordedSpans::start();
+    let response = place_in_checkout().await;
 
     let spans = recorded.spans();
     let checkout = RecordedSpans::find(&spans, "checkout", &[]);
@@ -153,13 +157,7 @@ async fn a_malformed_trace_context_starts_a_new_trace_and_the_call_goes_on() {
 #[tokio::test]
 async fn without_a_recorded_span_the_context_is_left_as_it_is() {
     // No OpenTelemetry layer: nothing is added to the request context.
-    let client = services();
-    let response = client
-        .call_action("orders", "place", ())
-        .into_future()
-        .instrument(tracing::info_span!("checkout"))
-        .await
-        .expect("the call succeeds");
+    let response = place_in_checkout().await;
     assert_eq!(
         response.body.get("traceparent").and_then(|v| v.as_str()),
         None
