@@ -12,7 +12,7 @@ use rsoa_server::{
     ActionContext, ActionDescription, ActionError, JsonSchema, RawAction, Server, ServerSettings,
 };
 use rsoa_transport::BoxFuture;
-use rsoa_transport_redis::{RedisBackend, RedisClientTransport, RedisSettings};
+use rsoa_transport_redis::{Host, RedisBackend, RedisClientTransport, RedisSettings};
 use serde::{Deserialize, Serialize};
 
 /// The largest message either side sends in the interop runs (the 3 MB chunked case needs room).
@@ -21,6 +21,22 @@ pub const MAX_MESSAGE: usize = 5 * 1024 * 1024;
 /// Redis settings for the interop runs: one local Redis.
 pub fn redis_settings(port: u16) -> RedisSettings {
     RedisSettings::standard([format!("127.0.0.1:{port}")])
+}
+
+/// The Redis of the chaos binaries (`cargo xtask chaos`): the masters on `ports` (a comma-separated list) as one
+/// ring, and the queue capacity `CHAOS_QUEUE_CAPACITY` when it is set.
+pub fn chaos_redis(
+    settings: &mut RedisSettings,
+    ports: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    settings.backend_layer_kwargs.hosts = ports
+        .split(',')
+        .map(|port| Ok(Host::Name(format!("127.0.0.1:{}", port.parse::<u16>()?))))
+        .collect::<Result<_, std::num::ParseIntError>>()?;
+    if let Ok(capacity) = std::env::var("CHAOS_QUEUE_CAPACITY") {
+        settings.queue_capacity = capacity.parse()?;
+    }
+    Ok(())
 }
 
 /// A client for both interop services; `tweak` adjusts the client-side settings (serializer, protocol version).

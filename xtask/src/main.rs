@@ -7,7 +7,7 @@
 //!   task starts (it sets up a Python virtualenv under `target/interop-venv` the first time).
 //! - `bench <codec|local|redis|pysoa|pysoa-backlog|observability>`: the benchmarks, in release mode, each reporting rsoa beside a baseline
 //!   measured in the same run.
-//! - `chaos <redis-restart|redis-stop|worker-kill|worker-stop|all> [seconds]`: a service under load from 150
+//! - `chaos <scenario|all> [seconds]`: a service under load from 150
 //!   callers while a fault comes and goes, with an account of every call; `ci` runs each for nine seconds.
 //! - `fuzz [seconds]`: a bounded coverage-guided run of each fuzz target (needs `cargo install cargo-fuzz`); `ci`
 //!   runs it for ten seconds a target when cargo-fuzz is installed.
@@ -307,7 +307,14 @@ fn fuzz(seconds: Option<&str>) -> Result {
 const CI_CHAOS_SECONDS: u64 = 9;
 
 /// The fault scenarios of `cargo xtask chaos`.
-const CHAOS_SCENARIOS: [&str; 4] = ["redis-restart", "redis-stop", "worker-kill", "worker-stop"];
+const CHAOS_SCENARIOS: [&str; 6] = [
+    "redis-restart",
+    "redis-stop",
+    "ring-master-down",
+    "worker-kill",
+    "worker-stop",
+    "slow-consumer",
+];
 
 /// `cargo xtask chaos <scenario> [seconds]`: three client processes of 50 callers each keep calling a service
 /// (one call in ten with a chunked 200 KB response) while a fault is injected a third of the way in and lifted
@@ -369,14 +376,28 @@ fn chaos_report(target: &std::path::Path, scenarios: &[&str], seconds: u64) -> R
 
 /// One chaos run: its line of the report, and whether nothing hung, nothing ran twice and the service recovered.
 fn chaos_run(target: &std::path::Path, scenario: &str, seconds: u64) -> Result<(String, bool)> {
-    let (mut redis, port) = start_redis()?;
+    // A ring of three masters where one goes down; else one Redis.
+    let masters = if scenario == "ring-master-down" { 3 } else { 1 };
+    let mut redis = (0..masters)
+        .map(|_| start_redis())
+        .collect::<Result<Vec<(Child, u16)>>>()?;
+    let ports = redis
+        .iter()
+        .map(|(_, port)| port.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    // A slow consumer fills its queue: a small capacity, reached within the outage.
+    let capacity = (scenario == "slow-consumer").then_some("50");
     let logs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/xtask-logs");
     std::fs::create_dir_all(&logs)?;
     let executions = logs.join(format!("chaos-{scenario}-executions.txt"));
     let _ = std::fs::remove_file(&executions);
     let server = |n: u32| -> Result<Child> {
         let mut c = Command::new(target.join("chaos-server"));
-        c.arg(port.to_string()).arg(&executions);
+        c.arg(&ports).arg(&executions);
+        if let Some(capacity) = capacity {
+            c.env("CHAOS_QUEUE_CAPACITY", capacity);
+        }
         start_ready(
             c,
             "the chaos service",
@@ -386,13 +407,11 @@ fn chaos_run(target: &std::path::Path, scenario: &str, seconds: u64) -> Result<(
     let mut service = server(1)?;
     let clients: Vec<std::process::Child> = (1..=3)
         .map(|i| {
-            Command::new(target.join("chaos-client"))
-                .args([
-                    &port.to_string(),
-                    &format!("c{i}"),
-                    "50",
-                    &seconds.to_string(),
-                ])
+            let mut c = Command::new(target.join("chaos-client"));
+            if let Some(capacity) = capacity {
+                c.env("CHAOS_QUEUE_CAPACITY", capacity);
+            }
+            c.args([&ports, &format!("c{i}"), "50", &seconds.to_string()])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
                 .spawn()
@@ -405,16 +424,18 @@ fn chaos_run(target: &std::path::Path, scenario: &str, seconds: u64) -> Result<(
     let outage = Duration::from_secs((seconds / 6).max(2));
     let signal = |pid: u32, sig: &str| Command::new("kill").args([sig, &pid.to_string()]).status();
     match scenario {
-        "redis-restart" => {
-            let _ = redis.0.kill();
-            let _ = redis.0.wait();
+        "redis-restart" | "ring-master-down" => {
+            // The first master of one, the second of three.
+            let (down, port) = &mut redis[masters / 2];
+            let _ = down.0.kill();
+            let _ = down.0.wait();
             std::thread::sleep(outage);
-            redis = start_redis_on(port)?;
+            *down = start_redis_on(*port)?;
         }
         "redis-stop" => {
-            signal(redis.0.id(), "-STOP")?;
+            signal(redis[0].0 .0.id(), "-STOP")?;
             std::thread::sleep(outage);
-            signal(redis.0.id(), "-CONT")?;
+            signal(redis[0].0 .0.id(), "-CONT")?;
         }
         "worker-kill" => {
             let _ = service.0.kill();
@@ -422,7 +443,7 @@ fn chaos_run(target: &std::path::Path, scenario: &str, seconds: u64) -> Result<(
             std::thread::sleep(outage);
             service = server(2)?;
         }
-        "worker-stop" => {
+        "worker-stop" | "slow-consumer" => {
             signal(service.0.id(), "-STOP")?;
             std::thread::sleep(outage);
             signal(service.0.id(), "-CONT")?;

@@ -1,4 +1,5 @@
-//! The load of `cargo xtask chaos`: `chaos-client <redis port> <name> <callers> <seconds>`. Each caller calls
+//! The load of `cargo xtask chaos`: `chaos-client <redis ports> <name> <callers> <seconds>` (ports as for
+//! `chaos-server`). Each caller calls
 //! `chaos.record` in a loop for the given time, every tenth call asking for a chunked (200 KB) response, each with
 //! an id of its own (`<name>-<caller>-<n>`) and a 5 s timeout. Prints one line per call:
 //! `<id> <outcome> <start ms> <end ms>`, times from the client's start, the outcome `ok`, `timeout`, `transport`
@@ -16,11 +17,16 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [port, name, callers, seconds] = &args[..] else {
-        return Err("usage: chaos-client <redis port> <name> <callers> <seconds>".into());
+        return Err("usage: chaos-client <redis ports> <name> <callers> <seconds>".into());
     };
-    let (port, callers, seconds): (u16, usize, u64) =
-        (port.parse()?, callers.parse()?, seconds.parse()?);
-    let client = interop::client_for(port, &["chaos"], |_| {}).await?;
+    let (callers, seconds): (usize, u64) = (callers.parse()?, seconds.parse()?);
+    let first: u16 = port.split(',').next().unwrap_or_default().parse()?;
+    interop::chaos_redis(&mut interop::redis_settings(first), port)?;
+    let client = interop::client_for(first, &["chaos"], |settings| {
+        // Checked just above.
+        let _ = interop::chaos_redis(settings, port);
+    })
+    .await?;
     let start = Instant::now();
     let until = start + Duration::from_secs(seconds);
     let callers = (0..callers).map(|caller| {

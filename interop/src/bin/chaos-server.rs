@@ -1,4 +1,5 @@
-//! The service of `cargo xtask chaos`: `chaos-server <redis port> <executions file>`. Serves `chaos` with one
+//! The service of `cargo xtask chaos`: `chaos-server <redis ports> <executions file>` (ports comma-separated: a
+//! ring of masters; `CHAOS_QUEUE_CAPACITY` sets the queue capacity). Serves `chaos` with one
 //! action, `record` (`{"id": text, "size": n}`), which appends its id to the executions file (one write per run,
 //! so a killed process leaves every finished line) and answers `n` bytes of text, chunked past 100 KB. Prints
 //! `READY` once serving; stops on SIGTERM.
@@ -31,9 +32,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [port, executions] = &args[..] else {
-        return Err("usage: chaos-server <redis port> <executions file>".into());
+        return Err("usage: chaos-server <redis ports> <executions file>".into());
     };
-    let port: u16 = port.parse()?;
+    let first: u16 = port.split(',').next().unwrap_or_default().parse()?;
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -54,7 +55,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         })
         .build()?;
-    let backend = RedisBackend::connect(interop::server_settings(port)).await?;
+    let mut settings = interop::server_settings(first);
+    interop::chaos_redis(&mut settings, port)?;
+    let backend = RedisBackend::connect(settings).await?;
     let transport = Arc::new(RedisServerTransport::new(&backend, "chaos")?);
     println!("READY");
     serve(server, transport, shutdown_signal(), Duration::from_secs(5)).await;
