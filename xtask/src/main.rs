@@ -9,6 +9,7 @@
 //!   measured in the same run.
 //! - `chaos <scenario|all> [seconds]`: a service under load from 150
 //!   callers while a fault comes and goes, with an account of every call; `ci` runs each for nine seconds.
+//! - `soak [minutes]`: the example service under a steady mixed load, its figures every minute (not in CI).
 //! - `fuzz [seconds]`: a bounded coverage-guided run of each fuzz target (needs `cargo install cargo-fuzz`); `ci`
 //!   runs it for ten seconds a target when cargo-fuzz is installed.
 
@@ -26,12 +27,13 @@ fn main() -> ExitCode {
         Some("interop") => interop(),
         Some("bench") => bench(args.get(1).map(String::as_str)),
         Some("fuzz") => fuzz(args.get(1).map(String::as_str)),
+        Some("soak") => soak(args.get(1).map(String::as_str)),
         Some("chaos") => chaos(
             args.get(1).map(String::as_str),
             args.get(2).map(String::as_str),
         ),
         _ => {
-            eprintln!("usage: cargo xtask <ci | interop | bench <codec|local|redis|pysoa|pysoa-backlog|observability> | fuzz [seconds] | chaos <scenario|all> [seconds]>");
+            eprintln!("usage: cargo xtask <ci | interop | bench <codec|local|redis|pysoa|pysoa-backlog|observability> | fuzz [seconds] | chaos <scenario|all> [seconds] | soak [minutes]>");
             return ExitCode::from(2);
         }
     };
@@ -529,6 +531,62 @@ fn chaos_run(target: &std::path::Path, scenario: &str, seconds: u64) -> Result<(
         calls.len()
     );
     Ok((row, sound))
+}
+
+/// `cargo xtask soak [minutes]` (default 30): the example service as a user runs it, under a steady mixed load
+/// (32 paced callers, tiny calls and 20 KB echoes) for that long, reporting every minute its calls, errors, latency
+/// percentiles and the server's resident memory, so that drift and leaks show. Not in CI.
+fn soak(minutes: Option<&str>) -> Result {
+    let minutes: u64 = minutes.unwrap_or("30").parse()?;
+    let sh = shell()?;
+    cmd!(
+        sh,
+        "cargo build --quiet --locked --release -p examples --bin example-service -p interop --bin soak-client"
+    )
+    .run()?;
+    let root = sh.current_dir();
+    let target = root.join("target/release");
+    let (_redis, port) = start_redis()?;
+    let service = start_serving(
+        example_service(&root, &target, port, "soak"),
+        "the soak service",
+        "soak-service",
+    )?;
+    let pid = service.0.id().to_string();
+    let port = port.to_string();
+    let minutes_text = minutes.to_string();
+    step(&format!("soak: {minutes} minutes"));
+    let mut client = Command::new(target.join("soak-client"))
+        .args([&port, "soak", &pid, &minutes_text, "32"])
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let stdout = client.stdout.take().ok_or("no soak-client output")?;
+    println!("| minute | calls | errors | p50 ms | p99 ms | p99.9 ms | max ms | server RSS MiB |");
+    println!("|---:|---:|---|---:|---:|---:|---:|---:|");
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line?;
+        let number = |key| json_number(&line, key).unwrap_or(f64::NAN);
+        let errors = line
+            .split("\"errors\": {")
+            .nth(1)
+            .and_then(|rest| rest.split('}').next())
+            .filter(|e| !e.is_empty())
+            .unwrap_or("0");
+        println!(
+            "| {} | {} | {errors} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} |",
+            number("minute"),
+            number("calls"),
+            number("p50_ms"),
+            number("p99_ms"),
+            number("p999_ms"),
+            number("max_ms"),
+            number("server_rss_mib")
+        );
+    }
+    if !client.wait()?.success() {
+        return Err("the soak client failed".into());
+    }
+    Ok(())
 }
 
 /// A child process killed when dropped.
