@@ -309,13 +309,15 @@ fn fuzz(seconds: Option<&str>) -> Result {
 const CI_CHAOS_SECONDS: u64 = 9;
 
 /// The fault scenarios of `cargo xtask chaos`.
-const CHAOS_SCENARIOS: [&str; 6] = [
+const CHAOS_SCENARIOS: [&str; 8] = [
     "redis-restart",
     "redis-stop",
     "ring-master-down",
     "worker-kill",
     "worker-stop",
     "slow-consumer",
+    "clock-ahead",
+    "clock-behind",
 ];
 
 /// `cargo xtask chaos <scenario> [seconds]`: three client processes of 50 callers each keep calling a service
@@ -395,7 +397,22 @@ fn chaos_run(target: &std::path::Path, scenario: &str, seconds: u64) -> Result<(
     let executions = logs.join(format!("chaos-{scenario}-executions.txt"));
     let _ = std::fs::remove_file(&executions);
     let server = |n: u32| -> Result<Child> {
-        let mut c = Command::new(target.join("chaos-server"));
+        // Clock skew: the service's wall clock (not its monotonic one) 30 s off its callers', with libfaketime.
+        let skew = match scenario {
+            "clock-ahead" => Some("+30s"),
+            "clock-behind" => Some("-30s"),
+            _ => None,
+        };
+        let mut c = match skew {
+            Some(skew) => {
+                let mut c = Command::new("faketime");
+                c.args(["-f", skew])
+                    .arg(target.join("chaos-server"))
+                    .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+                c
+            }
+            None => Command::new(target.join("chaos-server")),
+        };
         c.arg(&ports).arg(&executions);
         if let Some(capacity) = capacity {
             c.env("CHAOS_QUEUE_CAPACITY", capacity);
@@ -450,6 +467,8 @@ fn chaos_run(target: &std::path::Path, scenario: &str, seconds: u64) -> Result<(
             std::thread::sleep(outage);
             signal(service.0.id(), "-CONT")?;
         }
+        // The skew lasts the whole run.
+        "clock-ahead" | "clock-behind" => std::thread::sleep(outage),
         other => return Err(format!("unknown scenario {other:?}").into()),
     }
     let lifted = started.elapsed();
@@ -517,7 +536,13 @@ fn chaos_run(target: &std::path::Path, scenario: &str, seconds: u64) -> Result<(
         lifted.as_secs_f64(),
         calls.len()
     );
-    let sound = hung == 0 && twice == 0 && recovered.is_some();
+    // A service whose clock is ahead of its callers' by more than their timeouts finds every request expired on
+    // arrival (the protocol's expiry is wall-clock time): sound when it runs none and every call fails typed.
+    let sound = if scenario == "clock-ahead" {
+        hung == 0 && answered == 0 && runs.is_empty()
+    } else {
+        hung == 0 && twice == 0 && recovered.is_some()
+    };
     if !sound {
         eprintln!("{scenario}: {hung} calls hung, {twice} requests ran twice, recovery {recovery}");
     }
