@@ -8,14 +8,15 @@
 //! - `bench <codec|local|redis|pysoa|pysoa-backlog|observability>`: the benchmarks, in release mode, each reporting rsoa beside a baseline
 //!   measured in the same run.
 //! - `chaos <scenario|all> [seconds]`: a service under load from 150
-//!   callers while a fault comes and goes, with an account of every call; `ci` runs each for nine seconds.
+//!   callers while a fault comes and goes, with an account of every call; `ci` runs each for seven seconds.
 //! - `soak [minutes]`: the example service under a steady mixed load, its figures every minute (not in CI).
 //! - `fuzz [seconds]`: a bounded coverage-guided run of each fuzz target (needs `cargo install cargo-fuzz`); `ci`
-//!   runs it for ten seconds a target when cargo-fuzz is installed.
+//!   runs it for eight seconds a target when cargo-fuzz is installed.
 
 use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use xshell::{cmd, Shell};
@@ -273,7 +274,7 @@ const FUZZ_TARGETS: [&str; 4] = [
 ];
 
 /// Seconds each fuzz target runs in `cargo xtask ci`.
-const CI_FUZZ_SECONDS: &str = "10";
+const CI_FUZZ_SECONDS: &str = "8";
 
 fn fuzz(seconds: Option<&str>) -> Result {
     let sh = shell()?;
@@ -306,10 +307,10 @@ fn fuzz(seconds: Option<&str>) -> Result {
 }
 
 /// Seconds each chaos scenario runs in `cargo xtask ci` (with the debug binaries the interop run built).
-const CI_CHAOS_SECONDS: u64 = 9;
+const CI_CHAOS_SECONDS: u64 = 7;
 
 /// The fault scenarios of `cargo xtask chaos`.
-const CHAOS_SCENARIOS: [&str; 8] = [
+const CHAOS_SCENARIOS: [&str; 11] = [
     "redis-restart",
     "redis-stop",
     "ring-master-down",
@@ -318,6 +319,9 @@ const CHAOS_SCENARIOS: [&str; 8] = [
     "slow-consumer",
     "clock-ahead",
     "clock-behind",
+    "net-delay",
+    "net-cut",
+    "net-flaky",
 ];
 
 /// `cargo xtask chaos <scenario> [seconds]`: three client processes of 50 callers each keep calling a service
@@ -392,6 +396,12 @@ fn chaos_run(target: &std::path::Path, scenario: &str, seconds: u64) -> Result<(
         .join(",");
     // A slow consumer fills its queue: a small capacity, reached within the outage.
     let capacity = (scenario == "slow-consumer").then_some("50");
+    // Network faults: the clients reach Redis through a proxy that can delay and cut (the service directly).
+    let proxy = scenario
+        .starts_with("net-")
+        .then(|| Proxy::start(redis[0].1))
+        .transpose()?;
+    let client_ports = proxy.as_ref().map_or(ports.clone(), |p| p.port.to_string());
     let logs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/xtask-logs");
     std::fs::create_dir_all(&logs)?;
     let executions = logs.join(format!("chaos-{scenario}-executions.txt"));
@@ -430,7 +440,7 @@ fn chaos_run(target: &std::path::Path, scenario: &str, seconds: u64) -> Result<(
             if let Some(capacity) = capacity {
                 c.env("CHAOS_QUEUE_CAPACITY", capacity);
             }
-            c.args([&ports, &format!("c{i}"), "50", &seconds.to_string()])
+            c.args([&client_ports, &format!("c{i}"), "50", &seconds.to_string()])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
                 .spawn()
@@ -469,6 +479,31 @@ fn chaos_run(target: &std::path::Path, scenario: &str, seconds: u64) -> Result<(
         }
         // The skew lasts the whole run.
         "clock-ahead" | "clock-behind" => std::thread::sleep(outage),
+        "net-delay" | "net-cut" | "net-flaky" => {
+            let proxy = proxy.as_ref().ok_or("no proxy")?;
+            match scenario {
+                // 50 ms (± 25 ms) on every read, both ways.
+                "net-delay" => {
+                    proxy.delay_ms.store(50, Ordering::SeqCst);
+                    std::thread::sleep(outage);
+                    proxy.delay_ms.store(0, Ordering::SeqCst);
+                }
+                // Every connection cut, and new ones refused.
+                "net-cut" => {
+                    proxy.cut(true);
+                    std::thread::sleep(outage);
+                    proxy.cut(false);
+                }
+                // One connection cut every 200 ms.
+                _ => {
+                    let end = Instant::now() + outage;
+                    while Instant::now() < end {
+                        proxy.cut_one();
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                }
+            }
+        }
         other => return Err(format!("unknown scenario {other:?}").into()),
     }
     let lifted = started.elapsed();
@@ -612,6 +647,111 @@ fn soak(minutes: Option<&str>) -> Result {
         return Err("the soak client failed".into());
     }
     Ok(())
+}
+
+/// A TCP proxy on loopback for the network faults of `cargo xtask chaos`: it can delay every read (with jitter),
+/// cut every connection and refuse new ones, or cut one connection at a time. Threads, not a runtime: it only
+/// forwards bytes.
+struct Proxy {
+    port: u16,
+    delay_ms: std::sync::Arc<AtomicU64>,
+    cut: std::sync::Arc<AtomicBool>,
+    open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Proxy {
+    /// A proxy to the Redis at `upstream`.
+    fn start(upstream: u16) -> Result<Proxy> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let proxy = Proxy {
+            port: listener.local_addr()?.port(),
+            delay_ms: Default::default(),
+            cut: Default::default(),
+            open: Default::default(),
+        };
+        let (delay, cut, open) = (
+            proxy.delay_ms.clone(),
+            proxy.cut.clone(),
+            proxy.open.clone(),
+        );
+        std::thread::spawn(move || {
+            for client in listener.incoming().map_while(std::io::Result::ok) {
+                if cut.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection closes at once
+                }
+                let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let mut open = open
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                for (from, to) in [(&client, &server), (&server, &client)] {
+                    if let (Ok(from), Ok(to)) = (from.try_clone(), to.try_clone()) {
+                        let delay = delay.clone();
+                        std::thread::spawn(move || Proxy::pump(from, to, &delay));
+                    }
+                }
+                open.push(client);
+                open.push(server);
+            }
+        });
+        Ok(proxy)
+    }
+
+    /// Copies one direction until either side closes, delaying each read as asked.
+    fn pump(mut from: std::net::TcpStream, mut to: std::net::TcpStream, delay_ms: &AtomicU64) {
+        let mut buffer = vec![0_u8; 64 * 1024];
+        let mut jitter = u64::from(std::process::id());
+        loop {
+            let n = match from.read(&mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let delay = delay_ms.load(Ordering::Relaxed);
+            if delay > 0 {
+                // A cheap spread of ± half the delay (xorshift): jitter, not statistics.
+                jitter ^= jitter << 13;
+                jitter ^= jitter >> 7;
+                jitter ^= jitter << 17;
+                let spread = jitter % (delay + 1);
+                std::thread::sleep(Duration::from_millis(delay / 2 + spread));
+            }
+            if to.write_all(&buffer[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = from.shutdown(std::net::Shutdown::Both);
+        let _ = to.shutdown(std::net::Shutdown::Both);
+    }
+
+    /// Cuts every connection and refuses new ones (`true`), or takes them again (`false`).
+    fn cut(&self, cut: bool) {
+        self.cut.store(cut, Ordering::SeqCst);
+        if cut {
+            let open = std::mem::take(
+                &mut *self
+                    .open
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+            for stream in open {
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+
+    /// Cuts the oldest open connection (and its other end).
+    fn cut_one(&self) {
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if open.len() >= 2 {
+            for stream in open.drain(..2) {
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
 }
 
 /// A child process killed when dropped.
