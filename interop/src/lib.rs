@@ -24,7 +24,8 @@ pub fn redis_settings(port: u16) -> RedisSettings {
 }
 
 /// The Redis of the chaos binaries (`cargo xtask chaos`): the masters on `ports` (a comma-separated list) as one
-/// ring, and the queue capacity `CHAOS_QUEUE_CAPACITY` when it is set.
+/// ring (or, with `CHAOS_SENTINEL`, the Sentinels of that master), and the queue capacity `CHAOS_QUEUE_CAPACITY`
+/// when it is set.
 pub fn chaos_redis(
     settings: &mut RedisSettings,
     ports: &str,
@@ -35,6 +36,11 @@ pub fn chaos_redis(
         .collect::<Result<_, std::num::ParseIntError>>()?;
     if let Ok(capacity) = std::env::var("CHAOS_QUEUE_CAPACITY") {
         settings.queue_capacity = capacity.parse()?;
+    }
+    // `CHAOS_SENTINEL=<master name>`: the ports are Sentinels watching that master.
+    if let Ok(master) = std::env::var("CHAOS_SENTINEL") {
+        settings.backend_type = rsoa_transport_redis::BackendType::Sentinel;
+        settings.backend_layer_kwargs.sentinel_services = vec![master];
     }
     Ok(())
 }

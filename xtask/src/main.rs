@@ -310,7 +310,7 @@ fn fuzz(seconds: Option<&str>) -> Result {
 const CI_CHAOS_SECONDS: u64 = 7;
 
 /// The fault scenarios of `cargo xtask chaos`.
-const CHAOS_SCENARIOS: [&str; 11] = [
+const CHAOS_SCENARIOS: [&str; 12] = [
     "redis-restart",
     "redis-stop",
     "ring-master-down",
@@ -322,6 +322,7 @@ const CHAOS_SCENARIOS: [&str; 11] = [
     "net-delay",
     "net-cut",
     "net-flaky",
+    "sentinel-failover",
 ];
 
 /// `cargo xtask chaos <scenario> [seconds]`: three client processes of 50 callers each keep calling a service
@@ -389,7 +390,23 @@ fn chaos_run(target: &std::path::Path, scenario: &str, seconds: u64) -> Result<(
     let mut redis = (0..masters)
         .map(|_| start_redis())
         .collect::<Result<Vec<(Child, u16)>>>()?;
-    let ports = redis
+    // Sentinel: a replica of the master and three Sentinels, which the service and its clients are given.
+    let sentinel = scenario == "sentinel-failover";
+    let mut watchers = Vec::new();
+    if sentinel {
+        let replica = start_redis()?;
+        let replicate = ["REPLICAOF", "127.0.0.1", &redis[0].1.to_string()];
+        redis_command(replica.1, &replicate)?;
+        wait_until("the replica to sync", || {
+            redis_command(replica.1, &["INFO", "replication"])
+                .is_ok_and(|r| r.contains("master_link_status:up"))
+        })?;
+        redis.push(replica);
+        for _ in 0..3 {
+            watchers.push(start_sentinel(redis[0].1)?);
+        }
+    }
+    let ports = if sentinel { &watchers } else { &redis }
         .iter()
         .map(|(_, port)| port.to_string())
         .collect::<Vec<_>>()
@@ -427,6 +444,9 @@ fn chaos_run(target: &std::path::Path, scenario: &str, seconds: u64) -> Result<(
         if let Some(capacity) = capacity {
             c.env("CHAOS_QUEUE_CAPACITY", capacity);
         }
+        if sentinel {
+            c.env("CHAOS_SENTINEL", SENTINEL_MASTER);
+        }
         start_ready(
             c,
             "the chaos service",
@@ -439,6 +459,9 @@ fn chaos_run(target: &std::path::Path, scenario: &str, seconds: u64) -> Result<(
             let mut c = Command::new(target.join("chaos-client"));
             if let Some(capacity) = capacity {
                 c.env("CHAOS_QUEUE_CAPACITY", capacity);
+            }
+            if sentinel {
+                c.env("CHAOS_SENTINEL", SENTINEL_MASTER);
             }
             c.args([&client_ports, &format!("c{i}"), "50", &seconds.to_string()])
                 .stdout(Stdio::piped())
@@ -460,6 +483,12 @@ fn chaos_run(target: &std::path::Path, scenario: &str, seconds: u64) -> Result<(
             let _ = down.0.wait();
             std::thread::sleep(outage);
             *down = start_redis_on(*port)?;
+        }
+        // The master killed for good: the Sentinels promote the replica.
+        "sentinel-failover" => {
+            let _ = redis[0].0 .0.kill();
+            let _ = redis[0].0 .0.wait();
+            std::thread::sleep(outage);
         }
         "redis-stop" => {
             signal(redis[0].0 .0.id(), "-STOP")?;
@@ -754,6 +783,32 @@ impl Proxy {
     }
 }
 
+/// The master name the Sentinels of `cargo xtask chaos sentinel-failover` watch.
+const SENTINEL_MASTER: &str = "chaos";
+
+/// A Sentinel watching the master at `master` (quorum 2, quick failover), in a scratch directory of its own.
+fn start_sentinel(master: u16) -> Result<(Child, u16)> {
+    let port = free_port()?;
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../target/xtask-logs/sentinel-{port}"));
+    std::fs::create_dir_all(&dir)?;
+    let config = format!(
+        "port {port}\nbind 127.0.0.1\nprotected-mode no\nsentinel monitor {SENTINEL_MASTER} 127.0.0.1 {master} 2\n\
+         sentinel down-after-milliseconds {SENTINEL_MASTER} 500\nsentinel failover-timeout {SENTINEL_MASTER} 3000\n"
+    );
+    std::fs::write(dir.join("sentinel.conf"), config)?;
+    let sentinel = Child(
+        Command::new("redis-server")
+            .arg(dir.join("sentinel.conf"))
+            .arg("--sentinel")
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .spawn()?,
+    );
+    wait_until("the sentinel", || redis_answers(port))?;
+    Ok((sentinel, port))
+}
+
 /// A child process killed when dropped.
 struct Child(std::process::Child);
 
@@ -790,6 +845,18 @@ fn redis_answers(port: u16) -> bool {
     stream.write_all(b"PING\r\n").is_ok()
         && stream.read_exact(&mut reply).is_ok()
         && &reply == b"+PONG\r\n"
+}
+
+/// A command to the Redis at `port`, by `redis-cli`; its reply as text.
+fn redis_command(port: u16, args: &[&str]) -> Result<String> {
+    let output = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()?;
+    if !output.status.success() {
+        return Err(format!("redis-cli {args:?}: {}", output.status).into());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// A `redis-server` on a free loopback port, stopped when dropped.
