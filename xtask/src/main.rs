@@ -9,7 +9,7 @@
 //!   measured in the same run.
 //! - `chaos <scenario|all> [seconds]`: a service under load from 150
 //!   callers while a fault comes and goes, with an account of every call; `ci` runs each for seven seconds.
-//! - `soak [minutes]`: the example service under a steady mixed load, its figures every minute (not in CI).
+//! - `soak [--minutes N]`: the example service under a steady mixed load, its figures every minute (not in CI).
 //! - `fuzz [seconds]`: a bounded coverage-guided run of each fuzz target (needs `cargo install cargo-fuzz`); `ci`
 //!   runs it for eight seconds a target when cargo-fuzz is installed.
 
@@ -28,13 +28,19 @@ fn main() -> ExitCode {
         Some("interop") => interop(),
         Some("bench") => bench(args.get(1).map(String::as_str)),
         Some("fuzz") => fuzz(args.get(1).map(String::as_str)),
-        Some("soak") => soak(args.get(1).map(String::as_str)),
+        // `soak 30` or `soak --minutes 30`.
+        Some("soak") => soak(
+            args.iter()
+                .skip(1)
+                .find(|a| *a != "--minutes")
+                .map(String::as_str),
+        ),
         Some("chaos") => chaos(
             args.get(1).map(String::as_str),
             args.get(2).map(String::as_str),
         ),
         _ => {
-            eprintln!("usage: cargo xtask <ci | interop | bench <codec|local|redis|pysoa|pysoa-backlog|observability> | fuzz [seconds] | chaos <scenario|all> [seconds] | soak [minutes]>");
+            eprintln!("usage: cargo xtask <ci | interop | bench <codec|local|redis|pysoa|pysoa-backlog|observability> | fuzz [seconds] | chaos <scenario|all> [seconds] | soak [--minutes N]>");
             return ExitCode::from(2);
         }
     };
@@ -622,7 +628,7 @@ fn chaos_run(target: &std::path::Path, scenario: &str, seconds: u64) -> Result<(
     Ok((row, sound))
 }
 
-/// `cargo xtask soak [minutes]` (default 30): the example service as a user runs it, under a steady mixed load
+/// `cargo xtask soak [--minutes N]` (default 30): the example service as a user runs it, under a steady mixed load
 /// (32 paced callers, tiny calls and 20 KB echoes) for that long, reporting every minute its calls, errors, latency
 /// percentiles and the server's resident memory, so that drift and leaks show. Not in CI.
 fn soak(minutes: Option<&str>) -> Result {
