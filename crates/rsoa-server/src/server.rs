@@ -463,7 +463,7 @@ impl ServerInner {
                 )
                 .with_field("actions")]);
                 self.metrics().job_done(&response, started);
-                return (!job.control.suppress_response).then_some(response);
+                return (!suppress).then_some(response);
             }
             JobBody::Typed(job) => job,
             JobBody::Raw(value) => match JobRequest::validate(value) {
