@@ -197,14 +197,20 @@ fn pysoa_client_connections(sh: &Shell) -> Result {
 /// `rsoa bench` (the command-line load generator) against the example service, beside `bench-client` (the load
 /// generator of `bench pysoa`) in alternating rounds, in the same run as the Redis bench.
 fn rsoa_cli_bench(sh: &Shell) -> Result {
-    cmd!(sh, "cargo build --quiet --locked --release -p rsoa-cli").run()?;
-    cmd!(
+    let target = release_build(
         sh,
-        "cargo build --quiet --locked --release -p interop --bin bench-client"
-    )
-    .run()?;
+        &[
+            "-p",
+            "rsoa-cli",
+            "--bin",
+            "rsoa",
+            "-p",
+            "interop",
+            "--bin",
+            "bench-client",
+        ],
+    )?;
     let root = sh.current_dir();
-    let target = root.join("target/release");
     let (_redis, port) = start_redis()?;
     let port_text = port.to_string();
     let service = example_service(&root, &target, port, "example");
@@ -349,16 +355,18 @@ fn chaos(scenario: Option<&str>, seconds: Option<&str>) -> Result {
     };
     let seconds: u64 = seconds.unwrap_or("30").parse()?;
     let sh = shell()?;
-    cmd!(
-        sh,
-        "cargo build --quiet --locked --release -p interop --bin chaos-server --bin chaos-client"
-    )
-    .run()?;
-    chaos_report(
-        &sh.current_dir().join("target/release"),
-        &scenarios,
-        seconds,
-    )
+    let target = release_build(
+        &sh,
+        &[
+            "-p",
+            "interop",
+            "--bin",
+            "chaos-server",
+            "--bin",
+            "chaos-client",
+        ],
+    )?;
+    chaos_report(&target, &scenarios, seconds)
 }
 
 /// Runs the scenarios with the chaos binaries in `target` and prints the report; an error when a call hung, a
@@ -634,13 +642,20 @@ fn chaos_run(target: &std::path::Path, scenario: &str, seconds: u64) -> Result<(
 fn soak(minutes: Option<&str>) -> Result {
     let minutes: u64 = minutes.unwrap_or("30").parse()?;
     let sh = shell()?;
-    cmd!(
-        sh,
-        "cargo build --quiet --locked --release -p examples --bin example-service -p interop --bin soak-client"
-    )
-    .run()?;
+    let target = release_build(
+        &sh,
+        &[
+            "-p",
+            "examples",
+            "--bin",
+            "example-service",
+            "-p",
+            "interop",
+            "--bin",
+            "soak-client",
+        ],
+    )?;
     let root = sh.current_dir();
-    let target = root.join("target/release");
     let (_redis, port) = start_redis()?;
     let service = start_serving(
         example_service(&root, &target, port, "soak"),
@@ -813,6 +828,21 @@ fn start_sentinel(master: u16) -> Result<(Child, u16)> {
     );
     wait_until("the sentinel", || redis_answers(port))?;
     Ok((sentinel, port))
+}
+
+/// Builds in release mode what `packages` names (cargo's `-p … --bin …` arguments); the folder of the binaries.
+fn release_build(sh: &Shell, packages: &[&str]) -> Result<PathBuf> {
+    cmd!(sh, "cargo build --quiet --locked --release {packages...}").run()?;
+    Ok(sh.current_dir().join("target/release"))
+}
+
+/// The kernel's clock ticks per second, in which `/proc/<pid>/stat` counts CPU time.
+fn clock_ticks(sh: &Shell) -> Result<f64> {
+    Ok(cmd!(sh, "getconf CLK_TCK")
+        .read()?
+        .trim()
+        .parse()
+        .map_err(|e| format!("getconf CLK_TCK: {e}"))?)
 }
 
 /// A child process killed when dropped.
@@ -1218,20 +1248,25 @@ const OBSERVABILITY_ROUNDS: usize = 7;
 /// with both on.
 fn bench_observability() -> Result {
     let sh = shell()?;
-    cmd!(
-        sh,
-        "cargo build --quiet --locked --release -p examples --bin example-service -p interop --bin bench-client --bin bench-backlog"
-    )
-    .run()?;
+    let target = release_build(
+        &sh,
+        &[
+            "-p",
+            "examples",
+            "--bin",
+            "example-service",
+            "-p",
+            "interop",
+            "--bin",
+            "bench-client",
+            "--bin",
+            "bench-backlog",
+        ],
+    )?;
     let root = sh.current_dir();
-    let target = root.join("target/release");
     let (_redis, port) = start_redis()?;
     let port_text = port.to_string();
-    let ticks: f64 = cmd!(sh, "getconf CLK_TCK")
-        .read()?
-        .trim()
-        .parse()
-        .map_err(|e| format!("getconf CLK_TCK: {e}"))?;
+    let ticks = clock_ticks(&sh)?;
     let mut deployments = Vec::new();
     for (service, logs, metrics, spans) in [
         ("quiet", false, false, false),
@@ -1346,20 +1381,12 @@ fn bench_pysoa(backlog_only: bool) -> Result {
     let python = ensure_venv(&sh)?;
     step("rebuilding msgpack's C extension for a fair Python baseline");
     cmd!(sh, "bash interop/python/build_msgpack_ext.sh {python}").run()?;
-    cmd!(sh, "cargo build --quiet --locked --release -p interop").run()?;
-    cmd!(
-        sh,
-        "cargo build --quiet --locked --release -p examples --bin example-service"
-    )
-    .run()?;
+    // Every bin of interop (the bench servers and clients), then the example service.
+    release_build(&sh, &["-p", "interop"])?;
+    let target = release_build(&sh, &["-p", "examples", "--bin", "example-service"])?;
     let (_redis, port) = start_redis()?;
     let port_text = port.to_string();
-    let target = root.join("target/release");
-    let ticks: f64 = cmd!(sh, "getconf CLK_TCK")
-        .read()?
-        .trim()
-        .parse()
-        .map_err(|e| format!("getconf CLK_TCK: {e}"))?;
+    let ticks = clock_ticks(&sh)?;
     // Every deployment (PySOA and rsoa, one and two processes) runs from the start on a service of its own, so the
     // four client/server pairs of a workload run back to back, round after round: the machine's noise drifts
     // over minutes, and each figure reported is the median over the rounds.
