@@ -903,8 +903,13 @@ fn start_redis() -> Result<(Child, u16)> {
 
 /// A `redis-server` on `port`, keeping nothing on disk; killed when dropped.
 fn start_redis_on(port: u16) -> Result<Child> {
+    // A folder of its own: a master that feeds a replica writes an RDB file there, whatever `--save` says.
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../target/xtask-logs/redis-{port}"));
+    std::fs::create_dir_all(&dir)?;
     let redis = Child(
         Command::new("redis-server")
+            .current_dir(&dir)
             .args([
                 "--port",
                 &port.to_string(),
