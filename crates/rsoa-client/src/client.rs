@@ -11,6 +11,8 @@ use rsoa_switches::SwitchSet;
 use rsoa_transport::{ClientRequest, ClientResponse, ClientTransport, PendingResponse};
 use tokio::task::JoinHandle;
 
+use crate::stub::{StubLayer, Stubs};
+
 use crate::call::{
     CallAction, CallActions, CallActionsParallel, CallJobsParallel, CallOptions, Job,
 };
@@ -50,6 +52,7 @@ type Outstanding = (u64, JoinHandle<Result<ClientResponse, CallError>>);
 struct Inner {
     services: HashMap<String, Arc<Service>>,
     expansions: Option<ExpansionSettings>,
+    stubs: Stubs,
 }
 
 pub(crate) struct Service {
@@ -57,7 +60,8 @@ pub(crate) struct Service {
     transport: Arc<dyn ClientTransport>,
     middleware: Vec<Arc<dyn ClientMiddleware>>,
     timeout: Duration,
-    next_request_id: AtomicU64,
+    /// Shared with the stand-in a stubbed service gets, so that ids stay unique on the real transport.
+    next_request_id: Arc<AtomicU64>,
 }
 
 /// What a client puts in every request's context.
@@ -242,13 +246,37 @@ impl Client {
     }
 
     pub(crate) fn service(&self, name: &str) -> Result<Arc<Service>, CallError> {
-        self.inner
-            .services
-            .get(name)
-            .cloned()
-            .ok_or_else(|| CallError::UnknownService {
-                service: name.to_owned(),
-            })
+        let real = self.inner.services.get(name);
+        if self.inner.stubs.stubs_service(name) {
+            // Some of its actions are stubbed: the calls go through a layer that answers them.
+            let inner = real.map(|svc| svc.transport.clone());
+            let transport = Arc::new(StubLayer::new(name, self.inner.stubs.clone(), inner));
+            return Ok(Arc::new(match real {
+                Some(svc) => Service {
+                    name: svc.name.clone(),
+                    transport,
+                    middleware: svc.middleware.clone(),
+                    timeout: svc.timeout,
+                    next_request_id: svc.next_request_id.clone(),
+                },
+                None => Service {
+                    name: name.to_owned(),
+                    transport,
+                    middleware: Vec::new(),
+                    timeout: DEFAULT_TIMEOUT,
+                    next_request_id: Arc::new(AtomicU64::new(1)),
+                },
+            }));
+        }
+        real.cloned().ok_or_else(|| CallError::UnknownService {
+            service: name.to_owned(),
+        })
+    }
+
+    /// The client's stubbed actions, shared with its clones and with the clients a server gives its actions: a
+    /// test stubs a downstream action here without rebuilding anything (see [`crate::stub`]).
+    pub fn stubs(&self) -> &Stubs {
+        &self.inner.stubs
     }
 
     /// Builds the job for a call, in PySOA's shape: control, then context with the correlation id and the union of
@@ -548,7 +576,7 @@ impl ClientBuilder {
                 transport,
                 middleware,
                 timeout: options.timeout.unwrap_or(default_timeout),
-                next_request_id: AtomicU64::new(first_id),
+                next_request_id: Arc::new(AtomicU64::new(first_id)),
             };
             services.insert(name, Arc::new(service));
         }
@@ -556,6 +584,7 @@ impl ClientBuilder {
             inner: Arc::new(Inner {
                 services,
                 expansions: self.expansions,
+                stubs: Stubs::default(),
             }),
             base: Arc::new(self.base),
             outstanding: Arc::default(),

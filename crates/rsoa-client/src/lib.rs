@@ -44,6 +44,7 @@ mod client;
 mod error;
 mod expansion;
 mod middleware;
+pub mod stub;
 #[cfg(feature = "otel")]
 pub mod trace_context;
 

@@ -307,6 +307,12 @@ impl ActionContext {
         &self.job.switches
     }
 
+    /// The current time from the server's [`Clock`](crate::clock::Clock): the system's, unless a test froze it.
+    /// Read time here rather than from the system, and tests can pin it (PySOA test plans' `freeze time`).
+    pub fn now(&self) -> rsoa_protocol::UtcDateTime {
+        self.job.server.clock.now()
+    }
+
     /// The envelope's request id, as the client sent it.
     pub fn request_id(&self) -> &Value {
         &self.job.request_id

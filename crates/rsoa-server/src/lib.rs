@@ -31,6 +31,7 @@
 
 mod action;
 mod builtin;
+pub mod clock;
 pub mod conformity;
 pub mod log_context;
 pub mod metric;

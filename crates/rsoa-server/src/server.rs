@@ -19,6 +19,7 @@ use tracing::Instrument;
 
 use crate::action::{FnAction, JobState, Typed};
 use crate::builtin::{AsyncCheck, HealthCheck};
+use crate::clock::Clock;
 use crate::metric;
 use crate::middleware::{ActionNext, JobNext, ServerMiddleware};
 use crate::panic::{CatchPanic, Panicked};
@@ -127,6 +128,7 @@ pub(crate) struct ServerInner {
     pub(crate) declared: Vec<String>,
     pub(crate) middleware: Vec<Arc<dyn ServerMiddleware>>,
     pub(crate) client: Client,
+    pub(crate) clock: Clock,
     pub(crate) version: String,
     pub(crate) build: Option<String>,
     pub(crate) description: Option<String>,
@@ -199,6 +201,7 @@ impl Server {
             actions: Vec::new(),
             middleware: Vec::new(),
             client: None,
+            clock: Clock::default(),
             version: None,
             build: None,
             description: None,
@@ -222,6 +225,17 @@ impl Server {
     /// The settings.
     pub fn settings(&self) -> &ServerSettings {
         &self.inner.settings
+    }
+
+    /// The client its actions call other services with; stub a downstream action on it with
+    /// [`Client::stubs`](rsoa_client::Client::stubs).
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+
+    /// The clock its actions read ([`ActionContext::now`](crate::ActionContext::now)); a test freezes time here.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
     }
 
     /// The watch given to [`ServerBuilder::watch`], if any.
@@ -664,6 +678,7 @@ pub struct ServerBuilder {
     actions: Vec<(String, Arc<dyn RawAction>)>,
     middleware: Vec<Arc<dyn ServerMiddleware>>,
     client: Option<Client>,
+    clock: Clock,
     version: Option<String>,
     build: Option<String>,
     description: Option<String>,
@@ -754,6 +769,12 @@ impl ServerBuilder {
     /// carries the job's context.
     pub fn client(mut self, client: Client) -> ServerBuilder {
         self.client = Some(client);
+        self
+    }
+
+    /// The clock actions read (the system's by default); share one with a test to freeze time.
+    pub fn clock(mut self, clock: Clock) -> ServerBuilder {
+        self.clock = clock;
         self
     }
 
@@ -913,6 +934,7 @@ impl ServerBuilder {
                 declared,
                 middleware: self.middleware,
                 client: self.client.unwrap_or_else(|| Client::builder().build()),
+                clock: self.clock,
                 version: self.version.unwrap_or_else(|| "unknown".to_owned()),
                 build: self.build,
                 description: self.description,

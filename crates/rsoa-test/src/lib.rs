@@ -36,16 +36,15 @@
 //! # }
 //! ```
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use rsoa_client::stub::{ActionStub, StubLayer, Stubs};
+pub use rsoa_client::stub::{StubResponse, StubbedCall};
 use rsoa_client::{CallError, Client, IntoBody};
 use rsoa_protocol::{ActionResponse, Error as WireError, JobResponse, Map};
 use rsoa_server::Server;
-use rsoa_transport::{
-    BoxFuture, ClientRequest, ClientResponse, ClientTransport, Error, PendingResponse,
-};
+use rsoa_transport::{BoxFuture, ClientRequest, ClientTransport, Error, PendingResponse};
 use rsoa_transport_local::LocalTransport;
 
 #[cfg(feature = "otel")]
@@ -196,71 +195,22 @@ pub fn assert_only_field_errors(
     );
 }
 
-/// What a stubbed action answers.
-#[non_exhaustive]
-pub enum StubResponse {
-    /// A successful response with this body.
-    Body(Map),
-    /// A failed response with these errors.
-    Errors(Vec<WireError>),
-    /// A response computed from the request body.
-    Fn(Box<dyn Fn(&Map) -> Result<Map, Vec<WireError>> + Send + Sync>),
-}
-
-impl fmt::Debug for StubResponse {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StubResponse::Body(body) => f.debug_tuple("Body").field(body).finish(),
-            StubResponse::Errors(errors) => f.debug_tuple("Errors").field(errors).finish(),
-            StubResponse::Fn(_) => f.write_str("Fn(..)"),
-        }
-    }
-}
-
-impl StubResponse {
-    /// A response computed from the request body.
-    pub fn from_fn(
-        f: impl Fn(&Map) -> Result<Map, Vec<WireError>> + Send + Sync + 'static,
-    ) -> StubResponse {
-        StubResponse::Fn(Box::new(f))
-    }
-
-    fn answer(&self, body: &Map) -> Result<Map, Vec<WireError>> {
-        match self {
-            StubResponse::Body(body) => Ok(body.clone()),
-            StubResponse::Errors(errors) => Err(errors.clone()),
-            StubResponse::Fn(f) => f(body),
-        }
-    }
-}
-
-/// A handle on one stubbed action: what it was called with.
+/// A handle on one action stubbed on a [`StubTransport`]: what it was called with.
 #[derive(Debug, Clone)]
 pub struct StubHandle {
-    calls: Arc<Mutex<Vec<Map>>>,
+    stub: Arc<ActionStub>,
 }
 
 impl StubHandle {
     /// The request bodies of every call so far, in order.
     pub fn call_bodies(&self) -> Vec<Map> {
-        self.calls
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.stub.call_bodies()
     }
 
     /// How many times the action was called.
     pub fn call_count(&self) -> usize {
-        self.calls
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .len()
+        self.stub.call_count()
     }
-}
-
-struct Stub {
-    response: StubResponse,
-    calls: Arc<Mutex<Vec<Map>>>,
 }
 
 /// A client transport that answers some (or all) actions of a service itself.
@@ -269,6 +219,9 @@ struct Stub {
 /// error. Built around a real transport, stubbed actions are answered here and the rest of the job goes to the
 /// real service, the responses merged back in order, as PySOA's `stub_action` does. A stubbed action's failure
 /// stops the job (the real actions after it are not sent) unless the job continues on error.
+///
+/// To stub actions on a client that is already built (a server's, for instance), use its registry instead:
+/// [`Client::stubs`](rsoa_client::Client::stubs).
 ///
 /// ```
 /// use rsoa_client::Client;
@@ -286,18 +239,17 @@ struct Stub {
 /// # }
 /// ```
 pub struct StubTransport {
-    service: String,
-    inner: Option<Arc<dyn ClientTransport>>,
-    stubs: HashMap<String, Stub>,
+    layer: StubLayer,
+    stubs: Stubs,
+    /// The stubs live as long as the transport (or a handle on them).
+    kept: Vec<Arc<ActionStub>>,
 }
 
 impl fmt::Debug for StubTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut actions: Vec<&str> = self.stubs.keys().map(String::as_str).collect();
-        actions.sort_unstable();
         f.debug_struct("StubTransport")
-            .field("service", &self.service)
-            .field("stubbed", &actions)
+            .field("service", &self.layer.service_name())
+            .field("stubs", &self.stubs)
             .finish()
     }
 }
@@ -305,153 +257,47 @@ impl fmt::Debug for StubTransport {
 impl StubTransport {
     /// A fake service that knows only the actions stubbed on it.
     pub fn new(service: impl Into<String>) -> StubTransport {
+        let stubs = Stubs::new();
         StubTransport {
-            service: service.into(),
-            inner: None,
-            stubs: HashMap::new(),
+            layer: StubLayer::new(service, stubs.clone(), None),
+            stubs,
+            kept: Vec::new(),
         }
     }
 
     /// A real service's transport with some actions stubbed out.
     pub fn wrap(inner: impl ClientTransport) -> StubTransport {
+        let stubs = Stubs::new();
+        let service = inner.service_name().to_owned();
         StubTransport {
-            service: inner.service_name().to_owned(),
-            inner: Some(Arc::new(inner)),
-            stubs: HashMap::new(),
+            layer: StubLayer::new(service, stubs.clone(), Some(Arc::new(inner))),
+            stubs,
+            kept: Vec::new(),
         }
     }
 
     /// Stubs an action; the handle tells what it was called with.
     pub fn stub(&mut self, action: impl Into<String>, response: StubResponse) -> StubHandle {
-        let calls = Arc::new(Mutex::new(Vec::new()));
-        self.stubs.insert(
-            action.into(),
-            Stub {
-                response,
-                calls: calls.clone(),
-            },
-        );
-        StubHandle { calls }
+        let stub = Arc::new(self.stubs.stub(self.layer.service_name(), action, response));
+        self.kept.push(stub.clone());
+        StubHandle { stub }
     }
 
-    fn answer(&self, action: &str, body: &Map) -> Option<ActionResponse> {
-        let stub = self.stubs.get(action)?;
-        stub.calls
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(body.clone());
-        Some(match stub.response.answer(body) {
-            Ok(body) => ActionResponse::new(action, body),
-            Err(errors) => ActionResponse::with_errors(action, errors),
-        })
+    /// Every call the stubs answered, in order, with their responses.
+    pub fn calls(&self) -> Vec<StubbedCall> {
+        self.stubs.calls()
     }
 }
 
 impl ClientTransport for StubTransport {
     fn service_name(&self) -> &str {
-        &self.service
+        self.layer.service_name()
     }
 
     fn send(
         &self,
         request: ClientRequest,
     ) -> BoxFuture<'_, Result<Option<PendingResponse>, Error>> {
-        Box::pin(async move {
-            let ClientRequest {
-                request_id,
-                meta,
-                mut job,
-                expiry,
-                ..
-            } = request;
-            let continue_on_error = job.control.continue_on_error;
-            let suppress = job.control.suppress_response;
-            // Answer the stubbed actions in order; remember where the real ones go.
-            let mut slots: Vec<Option<ActionResponse>> = Vec::with_capacity(job.actions.len());
-            let mut real = Vec::new();
-            for action in std::mem::take(&mut job.actions) {
-                match self.answer(&action.action, &action.body) {
-                    Some(response) => {
-                        let failed = !response.errors.is_empty();
-                        slots.push(Some(response));
-                        if failed && !continue_on_error {
-                            break;
-                        }
-                    }
-                    None => {
-                        slots.push(None);
-                        real.push(action);
-                    }
-                }
-            }
-            let real_response = if real.is_empty() {
-                None
-            } else if let Some(inner) = &self.inner {
-                job.actions = real;
-                let mut forwarded = ClientRequest::new(request_id, job);
-                forwarded.meta = meta.clone();
-                forwarded.expiry = expiry;
-                match inner.send(forwarded).await? {
-                    Some(pending) => Some(pending.await?.job),
-                    None => None,
-                }
-            } else {
-                let errors = real
-                    .iter()
-                    .map(|a| {
-                        ActionResponse::with_errors(
-                            a.action.clone(),
-                            vec![WireError::new(
-                                rsoa_protocol::ErrorCode::UNKNOWN,
-                                format!(
-                                    "The action \"{}\" was not found on this server.",
-                                    a.action
-                                ),
-                            )
-                            .with_field("action")
-                            .caller_error(true)],
-                        )
-                    })
-                    .collect();
-                let mut response = JobResponse::default();
-                response.actions = errors;
-                Some(response)
-            };
-            if suppress {
-                return Ok(None);
-            }
-            let mut response = JobResponse::default();
-            let mut real_actions = match real_response {
-                Some(real) if !real.errors.is_empty() => {
-                    // The real service failed the whole job.
-                    return Ok(Some(PendingResponse::ready(Ok(ClientResponse::new(
-                        request_id, real,
-                    )))));
-                }
-                Some(real) => {
-                    response.context = real.context;
-                    real.actions.into_iter()
-                }
-                None => Vec::new().into_iter(),
-            };
-            for slot in slots {
-                let next = match slot {
-                    Some(stubbed) => stubbed,
-                    // The real service stopped early: nothing after its last response ran.
-                    None => match real_actions.next() {
-                        Some(real) => real,
-                        None => break,
-                    },
-                };
-                let failed = !next.errors.is_empty();
-                response.actions.push(next);
-                if failed && !continue_on_error {
-                    break;
-                }
-            }
-            let mut reply = ClientResponse::new(request_id, response);
-            reply.meta = meta;
-            Ok(Some(PendingResponse::ready(Ok(reply))))
-        })
+        self.layer.send(request)
     }
 }
