@@ -36,7 +36,9 @@ use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use rsoa_protocol::{ActionRequest, ActionResponse, Error as WireError, ErrorCode, JobResponse, Map};
+use rsoa_protocol::{
+    ActionRequest, ActionResponse, Error as WireError, ErrorCode, JobResponse, Map,
+};
 use rsoa_transport::{
     BoxFuture, ClientRequest, ClientResponse, ClientTransport, Error, PendingResponse,
 };
@@ -320,7 +322,10 @@ fn unknown_action(action: &ActionRequest) -> ActionResponse {
         action.action.clone(),
         vec![WireError::new(
             ErrorCode::UNKNOWN,
-            format!("The action \"{}\" was not found on this server.", action.action),
+            format!(
+                "The action \"{}\" was not found on this server.",
+                action.action
+            ),
         )
         .with_field("action")
         .caller_error(true)],
@@ -350,7 +355,10 @@ impl ClientTransport for StubLayer {
             let mut slots: Vec<Option<ActionResponse>> = Vec::with_capacity(job.actions.len());
             let mut real = Vec::new();
             for action in std::mem::take(&mut job.actions) {
-                match self.stubs.answer(&self.service, &action.action, &action.body) {
+                match self
+                    .stubs
+                    .answer(&self.service, &action.action, &action.body)
+                {
                     Some(response) => {
                         let failed = !response.errors.is_empty();
                         slots.push(Some(response));
@@ -427,7 +435,8 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    lock.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {

@@ -47,6 +47,7 @@ use rsoa_server::Server;
 use rsoa_transport::{BoxFuture, ClientRequest, ClientTransport, Error, PendingResponse};
 use rsoa_transport_local::LocalTransport;
 
+pub mod plan;
 #[cfg(feature = "otel")]
 pub mod trace;
 
