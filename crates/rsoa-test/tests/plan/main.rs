@@ -391,3 +391,395 @@ async fn pysoa_fixtures_run_with_pysoa_outcomes() {
         diverged.len()
     );
 }
+
+fn write_fixture(dir: &Path, name: &str, text: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("a folder");
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("a fixture");
+    path
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rsoa-plan-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// A failing case names the file, the failing directive's line and text, the action, and shows expected against
+/// actual with a diff of the bodies.
+#[tokio::test]
+async fn failures_name_file_line_directive_and_diff() {
+    let dir = scratch("failures");
+    write_fixture(
+        &dir,
+        "roots.pysoa",
+        "test name: wrong_root\n\
+         test description: Expects the wrong root\n\
+         root: input int: number: 49\n\
+         root: expect: no errors\n\
+         root: expect int: attribute value: number_root: 8\n\
+         \n\
+         test name: wrong_error\n\
+         test description: Expects an error that does not come\n\
+         root: input float: number: 7.9\n\
+         root: expect: error: code = INVALID, field = base\n\
+         \n\
+         test name: unsent\n\
+         test description: Refers to a response that does not exist\n\
+         root: input int: number: [[NOTHING.0.here]]\n",
+    );
+    let report = run(Plan::new(&dir), first_server()).await;
+    assert_eq!((report.passed(), report.failed()), (0, 3), "{report}");
+    let failure = |i: usize| match &report.outcomes[i].1 {
+        CaseOutcome::Failed(f) => f.clone(),
+        other => panic!("{other:?}"),
+    };
+    let wrong_root = failure(0);
+    assert_eq!(wrong_root.line, 5);
+    assert_eq!(wrong_root.case, "roots::wrong_root");
+    assert_eq!(wrong_root.action.as_deref(), Some("root.0"));
+    assert_eq!(
+        wrong_root.directive.as_deref(),
+        Some("root: expect int: attribute value: number_root: 8")
+    );
+    assert!(
+        wrong_root.message.contains("`number_root` is incorrect"),
+        "{wrong_root}"
+    );
+    let diff = wrong_root.diff.as_deref().expect("a diff");
+    assert!(
+        diff.contains("-  'number_root': 8,") && diff.contains("+  'number_root': 7,"),
+        "{diff}"
+    );
+    let shown = wrong_root.to_string();
+    assert!(
+        shown.starts_with(&format!(
+            "{}:5: case roots::wrong_root, action root.0",
+            dir.join("roots.pysoa").display()
+        )),
+        "{shown}"
+    );
+
+    let wrong_error = failure(1);
+    assert_eq!(wrong_error.line, 10);
+    assert!(
+        wrong_error.message.contains("code=INVALID, field=base"),
+        "{wrong_error}"
+    );
+    assert!(
+        wrong_error.message.contains("field=number"),
+        "the actual errors are listed: {wrong_error}"
+    );
+
+    let unsent = failure(2);
+    assert!(unsent.message.contains("Could not find value"), "{unsent}");
+    assert!(
+        report
+            .to_string()
+            .ends_with("plans: 0 passed, 3 failed, 0 skipped (1 fixtures)"),
+        "{report}"
+    );
+}
+
+/// A fixture that does not parse is an error naming its file and line; the plan does not run half of it.
+#[tokio::test]
+async fn a_bad_fixture_is_a_syntax_error() {
+    let dir = scratch("syntax");
+    let file = write_fixture(
+        &dir,
+        "bad.pysoa",
+        "test name: x\ntest description: y\nroot: expect no errors\n",
+    );
+    let err = Plan::new(&dir)
+        .run(&InProcess::new(first_server()))
+        .await
+        .expect_err("a syntax error");
+    assert_eq!(err.line(), Some(3));
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{}:3: Failed to parse line", file.display())),
+        "{err}"
+    );
+    let missing = Plan::new(dir.join("nowhere"))
+        .load()
+        .expect_err("no such folder");
+    assert!(
+        missing
+            .to_string()
+            .contains("no such fixture file or folder"),
+        "{missing}"
+    );
+}
+
+/// Stubs and frozen time last exactly as long as their case or action case: after the run, the server's client
+/// has no stub and its clock follows the system again; stubbed calls are on record.
+#[tokio::test]
+async fn stubs_and_frozen_time_are_scoped() {
+    let server = third_server();
+    let report = run(
+        Plan::new(here().join("pysoa/mocking_and_stubbing/stubbing_test.pysoa")),
+        server.clone(),
+    )
+    .await;
+    assert_eq!(report.passed(), 7, "{report}");
+    assert!(
+        server.client().stubs().is_empty(),
+        "{:?}",
+        server.client().stubs()
+    );
+    let calls = server.client().stubs().calls();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.service == "examiner" && c.action == "magnify"),
+        "{calls:?}"
+    );
+
+    let server = first_server();
+    let dir = scratch("freeze");
+    write_fixture(
+        &dir,
+        "frozen.pysoa",
+        "test name: frozen\ntest description: Freezes the clock\nfreeze time: 2018-04-20T04:20:20Z\n\
+         get_current_datetime: expect datetime: attribute value: current_datetime: 2018,4,20,4,20,20\n",
+    );
+    assert_eq!(run(Plan::new(&dir), server.clone()).await.passed(), 1);
+    assert_eq!(server.clock().frozen(), None);
+}
+
+/// Over a client (a running service), cases that stub downstream calls or freeze time are skipped with the reason,
+/// and the rest run.
+#[tokio::test]
+async fn remote_runs_skip_what_needs_the_service_in_process() {
+    let server = first_server();
+    let client = rsoa_client::Client::builder()
+        .service(rsoa_transport_local::LocalTransport::new(server))
+        .build();
+    let remote = rsoa_test::plan::RemoteService::new(client, "stub");
+    let report = first_plan().run(&remote).await.expect("the plan loads");
+    let skipped: Vec<&str> = report
+        .outcomes
+        .iter()
+        .filter_map(|(name, o)| match o {
+            CaseOutcome::Skipped(reason) if reason.contains("freeze time") => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            "004_types::different_date_times",
+            "004_types::date_times_with_deltas",
+            "004_types::different_times",
+            "004_types::times_with_deltas",
+            "004_types::freeze_actions_together",
+            "004_types::freeze_actions_individually",
+            "004_types::freeze_non_interference",
+        ]
+    );
+    assert_eq!(report.failed(), 1, "only the wide integer: {report}");
+}
+
+/// Filters select by fixture, by case name and by regex, as PySOA's `--pysoa-*` options do.
+#[tokio::test]
+async fn filters_select_cases() {
+    use rsoa_test::plan::Filter;
+    let select = |filter: Filter| async move {
+        let report = first_plan()
+            .filter(filter)
+            .run(&InProcess::new(first_server()))
+            .await
+            .expect("loads");
+        report
+            .outcomes
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect::<Vec<_>>()
+    };
+    let by_fixture = select(Filter {
+        fixture: Some("003_globals".into()),
+        ..Filter::default()
+    })
+    .await;
+    assert_eq!(
+        by_fixture,
+        ["003_globals::unaltered", "003_globals::with_changes"]
+    );
+    let by_case = select(Filter {
+        case: Some("carry_overs_work".into()),
+        ..Filter::default()
+    })
+    .await;
+    assert_eq!(by_case, ["002_advanced_features::carry_overs_work"]);
+    let by_regex = select(Filter {
+        case_regex: Some(regex::Regex::new("^root_action_does_not").expect("a regex")),
+        ..Filter::default()
+    })
+    .await;
+    assert_eq!(by_regex.len(), 4, "{by_regex:?}");
+}
+
+/// A directive of one's own, and hooks around fixtures, cases and actions, in PySOA's order.
+#[tokio::test]
+async fn custom_directives_and_hooks() {
+    use std::sync::{Arc, Mutex};
+
+    use rsoa_test::plan::{CustomDirective, PlanHooks, PlanRequest, Scope};
+
+    /// `echo: locale: xx` puts a locale in the job context; `echo: expect locale: xx` checks it came back.
+    struct Locale;
+    impl CustomDirective for Locale {
+        fn keyword(&self) -> &str {
+            "locale"
+        }
+        fn scope(&self) -> Scope {
+            Scope::Action
+        }
+        fn parse(&self, rest: &str) -> Result<String, String> {
+            if rest.len() == 5 && rest.as_bytes()[2] == b'_' {
+                Ok(rest.to_owned())
+            } else {
+                Err(format!("{rest:?} is not a locale like en_US"))
+            }
+        }
+        fn set_up_action(&self, args: &[String], request: &mut PlanRequest) -> Result<(), String> {
+            request
+                .context
+                .insert("locale", Value::from(args[0].as_str()));
+            Ok(())
+        }
+        fn check_action(
+            &self,
+            args: &[String],
+            action: Option<&rsoa_protocol::ActionResponse>,
+            _: &rsoa_protocol::JobResponse,
+        ) -> Result<(), String> {
+            let body = &action.ok_or("no response")?.body;
+            let got = body
+                .get("request_context")
+                .and_then(|c| c.get("locale"))
+                .and_then(Value::as_str);
+            (got == Some(args[0].as_str()))
+                .then_some(())
+                .ok_or(format!("locale came back as {got:?}"))
+        }
+    }
+
+    #[derive(Default, Clone)]
+    struct Recorder(Arc<Mutex<Vec<String>>>);
+    impl PlanHooks for Recorder {
+        fn set_up_fixture(&self, fixture: &str) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("set_up_fixture {fixture}"));
+        }
+        fn tear_down_fixture(&self, fixture: &str) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("tear_down_fixture {fixture}"));
+        }
+        fn set_up_case(&self, _: &str, case: &str) {
+            self.0.lock().unwrap().push(format!("set_up_case {case}"));
+        }
+        fn tear_down_case(&self, _: &str, case: &str) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("tear_down_case {case}"));
+        }
+        fn set_up_action(&self, _: &str, action: &str, _: &mut PlanRequest) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("set_up_action {action}"));
+        }
+        fn tear_down_action(&self, _: &str, action: &str) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("tear_down_action {action}"));
+        }
+    }
+
+    let dir = scratch("custom");
+    write_fixture(
+        &dir,
+        "locale.pysoa",
+        "test name: locale_round_trip\ntest description: The custom directive sets and checks a locale\n\
+         echo: locale: fr_FR\necho: expect: no errors\n",
+    );
+    let recorder = Recorder::default();
+    let report = Plan::new(&dir)
+        .directive(Locale)
+        .hooks(recorder.clone())
+        .run(&InProcess::new(first_server()))
+        .await
+        .expect("loads");
+    assert_eq!(report.passed(), 1, "{report}");
+    assert_eq!(
+        *recorder.0.lock().unwrap(),
+        [
+            "set_up_fixture locale",
+            "set_up_case locale_round_trip",
+            "set_up_action echo",
+            "tear_down_action echo",
+            "tear_down_case locale_round_trip",
+            "tear_down_fixture locale",
+        ]
+    );
+    write_fixture(
+        &dir,
+        "locale.pysoa",
+        "test name: bad\ntest description: d\necho: locale: french\n",
+    );
+    let err = Plan::new(&dir)
+        .directive(Locale)
+        .load()
+        .expect_err("the directive refuses it");
+    assert!(
+        err.to_string()
+            .contains("\"french\" is not a locale like en_US"),
+        "{err}"
+    );
+}
+
+/// `run_tests_with`, the harness=false entry point: one named test per case, skipped cases ignored, failures
+/// counted.
+#[test]
+fn the_harness_runs_each_case_as_a_named_test() {
+    let args = libtest_mimic::Arguments {
+        test_threads: Some(2),
+        quiet: true,
+        ..libtest_mimic::Arguments::default()
+    };
+    let conclusion = Plan::new(here().join("pysoa/second_fixtures"))
+        .and(here().join("pysoa/skipped_fixtures"))
+        .run_tests_with(args, second_server);
+    assert_eq!(
+        (
+            conclusion.num_passed,
+            conclusion.num_failed,
+            conclusion.num_ignored
+        ),
+        (1, 0, 2)
+    );
+
+    // libtest's name filter: `cargo test --test plans -- 002_advanced_features::`.
+    let args = libtest_mimic::Arguments {
+        quiet: true,
+        filter: Some("002_advanced_features::".to_owned()),
+        ..libtest_mimic::Arguments::default()
+    };
+    let conclusion = first_plan().run_tests_with(args, first_server);
+    assert_eq!(
+        (
+            conclusion.num_passed,
+            conclusion.num_failed,
+            conclusion.num_ignored
+        ),
+        (6, 0, 1)
+    );
+    assert_eq!(conclusion.num_filtered_out, 30);
+}
