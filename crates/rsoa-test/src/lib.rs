@@ -7,6 +7,9 @@
 //!   [`assert_only_error_codes`], [`assert_field_errors`], [`assert_only_field_errors`].
 //! - [`StubTransport`]: a fake service, or a real one with some actions stubbed out (PySOA's `stub_action`), which
 //!   records every request body it answers.
+//! - [`mock::mock`]: a mock service whose every request the test receives, inspects and answers.
+//! - [`plan`]: PySOA's `.pysoa` test plan files, run unchanged against an rsoa service, in-process or not.
+//! - To stub a downstream action on a client or server that is already built: [`Client::stubs`].
 //! - With the `otel` feature, [`trace::RecordedSpans`]: the OpenTelemetry spans a test makes, in memory, to assert
 //!   that a trace crosses services.
 //!
@@ -47,6 +50,7 @@ use rsoa_server::Server;
 use rsoa_transport::{BoxFuture, ClientRequest, ClientTransport, Error, PendingResponse};
 use rsoa_transport_local::LocalTransport;
 
+pub mod mock;
 pub mod plan;
 #[cfg(feature = "otel")]
 pub mod trace;
