@@ -175,6 +175,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run PySOA test plans (`*.pysoa` fixture files) against a running service, Python or Rust.
+    #[command(subcommand)]
+    Plan(PlanCommand),
     /// Print a completion script for a shell (e.g. `rsoa completions bash > /etc/bash_completion.d/rsoa`).
     Completions {
         /// The shell.
@@ -191,6 +194,33 @@ enum Command {
         /// Print the response as JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `rsoa plan …`.
+#[derive(Debug, Subcommand)]
+enum PlanCommand {
+    /// Run every case of the fixture files in a folder (or of one file) against the service, and print each
+    /// outcome, every failure in full and the counts; exits 1 if a case failed. Cases that stub downstream calls
+    /// or freeze time need the service in-process (`rsoa_test::plan`) and are skipped here.
+    Run {
+        /// A folder of `*.pysoa` files, or one file.
+        path: PathBuf,
+        /// The service to run them against.
+        #[arg(long)]
+        service: String,
+        /// Only this fixture (the file name without `.pysoa`), like PySOA's `--pysoa-fixture`.
+        #[arg(long, value_name = "NAME")]
+        fixture: Option<String>,
+        /// Only this case, like PySOA's `--pysoa-test-case`.
+        #[arg(long, value_name = "NAME", conflicts_with = "case_regex")]
+        case: Option<String>,
+        /// Only the cases whose name matches, like PySOA's `--pysoa-test-case-regex`.
+        #[arg(long, value_name = "REGEX")]
+        case_regex: Option<String>,
+        /// The values `[[name.path]]` substitutions read (PySOA's `model_constants`): a JSON object, or `@FILE`.
+        #[arg(long, value_name = "JSON")]
+        model_constants: Option<String>,
     },
 }
 
@@ -346,6 +376,45 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Status { service, json } => {
             let body = builtin(settings, &service, "status", Map::new(), timeout).await?;
             emit(&render(body, json, status_text)?);
+        }
+        Command::Plan(PlanCommand::Run {
+            path,
+            service,
+            fixture,
+            case,
+            case_regex,
+            model_constants,
+        }) => {
+            let case_regex = case_regex.map(|re| regex_filter(&re)).transpose()?;
+            let mut plan = rsoa_test::plan::Plan::new(&path).filter(rsoa_test::plan::Filter {
+                fixture,
+                case,
+                case_regex,
+            });
+            if let Some(constants) = model_constants {
+                plan = plan.model_constants(read_constants(&constants)?);
+            }
+            // A fixture that does not parse is a usage mistake, found before anything is sent.
+            plan.load().map_err(|e| Failure::usage(e.to_string()))?;
+            let backend = connect_backend(settings, timeout).await?;
+            let transport = RedisClientTransport::builder(&backend, &service)
+                .build()
+                .map_err(|e| unreachable(&e))?;
+            let client = Client::builder()
+                .timeout(timeout)
+                .service(transport)
+                .build();
+            let target = rsoa_test::plan::RemoteService::new(client, &service);
+            let report = plan
+                .run(&target)
+                .await
+                .map_err(|e| Failure::usage(e.to_string()))?;
+            emit(&format!("{report}\n"));
+            return Ok(if report.failed() > 0 {
+                ANSWERED_WITH_ERRORS
+            } else {
+                0
+            });
         }
         Command::Introspect {
             service,
@@ -675,6 +744,23 @@ fn read_jobs(file: &str, parallel: bool) -> Result<Vec<Vec<ActionRequest>>, Fail
 }
 
 /// The request body: JSON from the argument, `@FILE`, or `-` for standard input; `{}` when there is none.
+fn regex_filter(re: &str) -> Result<rsoa_test::plan::Regex, Failure> {
+    rsoa_test::plan::Regex::new(re).map_err(|e| Failure::usage(format!("--case-regex: {e}")))
+}
+
+fn read_constants(arg: &str) -> Result<serde_json::Value, Failure> {
+    let text = match arg.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| Failure::usage(format!("--model-constants file {path:?}: {e}")))?,
+        None => arg.to_owned(),
+    };
+    match serde_json::from_str(&text) {
+        Ok(value @ serde_json::Value::Object(_)) => Ok(value),
+        Ok(_) => Err(Failure::usage("--model-constants must be a JSON object")),
+        Err(e) => Err(Failure::usage(format!("--model-constants: {e}"))),
+    }
+}
+
 fn read_body(body: Option<&str>) -> Result<Map, Failure> {
     let text = match body {
         None => return Ok(Map::new()),

@@ -574,3 +574,124 @@ fn connection_flags_reach_a_locked_down_redis() {
         .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }
+
+#[test]
+fn plan_run_reports_each_case_and_exits_1_on_a_failure() {
+    let running = Running::start();
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("rsoa-cli-plans");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("calc.pysoa"),
+        "# The calc service's contract, as PySOA test plan cases.\n\
+         square: global input int: number: 7\n\
+         \n\
+         test name: square_of_seven\n\
+         test description: The global input is squared\n\
+         square: expect: no errors\n\
+         square: expect int: attribute value: square: 49\n\
+         \n\
+         test name: square_of_a_square\n\
+         test description: A substitution from an earlier response\n\
+         square.0: input int: number: 3\n\
+         square.1: input int: number: [[SQUARE.0.square]]\n\
+         square.1: expect int: attribute value: square: 81\n\
+         \n\
+         test name: negative_is_invalid\n\
+         test description: Validation errors come back with their field\n\
+         square: input int: number: -1\n\
+         square: expect: error: code=INVALID, field=number\n\
+         \n\
+         test name: context_and_switches\n\
+         test description: Job context reaches the action\n\
+         context: job context input int: switches.0: 5\n\
+         context: job context input: team: plans\n\
+         context: expect int: attribute value: switches.0: 5\n\
+         context: expect: attribute value: team: plans\n\
+         \n\
+         test name: stubbed_downstream\n\
+         test description: Needs the service in-process\n\
+         square: stub action: other: thing: body: a: b\n\
+         square: expect: no errors\n",
+    )
+    .unwrap();
+    let plans = dir.display().to_string();
+    let output = running.run(&["plan", "run", &plans, "--service", "calc"]);
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}{}", stderr(&output));
+    assert!(out.contains("PASS calc::square_of_seven\n"), "{out}");
+    assert!(
+        out.contains("SKIP calc::stubbed_downstream: `stub action` needs the service in-process"),
+        "{out}"
+    );
+    assert!(
+        out.trim_end()
+            .ends_with("plans: 4 passed, 0 failed, 1 skipped (1 fixtures)"),
+        "{out}"
+    );
+
+    // Filters, and a failing case: exit 1 with the directive, expected and actual.
+    let output = running.run(&[
+        "plan",
+        "run",
+        &plans,
+        "--service",
+        "calc",
+        "--case-regex",
+        "^square_of",
+    ]);
+    assert!(stdout(&output)
+        .trim_end()
+        .ends_with("plans: 2 passed, 0 failed, 0 skipped (1 fixtures)"));
+    let text = std::fs::read_to_string(dir.join("calc.pysoa"))
+        .unwrap()
+        .replace("square: 81", "square: 80");
+    std::fs::write(dir.join("calc.pysoa"), text).unwrap();
+    let output = running.run(&[
+        "plan",
+        "run",
+        &plans,
+        "--service",
+        "calc",
+        "--case",
+        "square_of_a_square",
+    ]);
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("calc.pysoa:13: case calc::square_of_a_square, action square.1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("directive: square.1: expect int: attribute value: square: 80"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Expected: 80") && out.contains("Actual:   81"),
+        "{out}"
+    );
+
+    // A fixture that does not parse is a usage mistake (exit 2), reported before anything is sent.
+    std::fs::write(
+        dir.join("broken.pysoa"),
+        "test name: x\ntest description: y\nsquare: expect no errors\n",
+    )
+    .unwrap();
+    let output = running.run(&["plan", "run", &plans, "--service", "calc"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("broken.pysoa:3: Failed to parse line"),
+        "{}",
+        stderr(&output)
+    );
+    let output = running.run(&[
+        "plan",
+        "run",
+        &plans,
+        "--service",
+        "calc",
+        "--model-constants",
+        "[1]",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+}

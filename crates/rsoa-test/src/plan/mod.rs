@@ -43,6 +43,8 @@ use std::sync::{Arc, Mutex};
 use rsoa_protocol::{Map, UtcDateTime, Value};
 use rsoa_server::Server;
 
+pub use regex::Regex;
+
 pub use directive::{CustomDirective, PlanHooks, PlanRequest, Scope};
 pub use parse::{Fixture, PlanError, TestCase};
 pub use run::{CaseFailure, CaseOutcome, InProcess, PlanTarget, RemoteService, TestActionError};
