@@ -1005,11 +1005,14 @@ fn start_until(mut command: Command, what: &str, log: &str, ready: Ready) -> Res
 fn ensure_venv(sh: &Shell) -> Result<PathBuf> {
     let venv = sh.current_dir().join("target/interop-venv");
     let python = venv.join("bin/python");
-    let ready = cmd!(sh, "{python} -c 'import pysoa, msgpack, currint'")
-        .quiet()
-        .ignore_stderr()
-        .run()
-        .is_ok();
+    let ready = cmd!(
+        sh,
+        "{python} -c 'import pysoa, msgpack, currint, pytest, pyparsing, pysoa.test.plan'"
+    )
+    .quiet()
+    .ignore_stderr()
+    .run()
+    .is_ok();
     if !ready {
         step("creating the PySOA 1.4.9 virtualenv under target/interop-venv");
         cmd!(sh, "python3 -m venv {venv}").run()?;
@@ -1067,6 +1070,9 @@ fn interop() -> Result {
     step("the rsoa command-line tool -> PySOA server");
     let cli_cases = rsoa_cli_cases(&sh, &target, &port_text)?;
     println!("{cli_cases}");
+    step("the interop contract's PySOA test plans (interop/plans), by PySOA and by rsoa");
+    let plan_cases = plan_cases(&sh, &python, &target, &port_text)?;
+    println!("{plan_cases}");
     step("a trace from an rsoa client through the PySOA server to an rsoa server");
     let trace = cmd!(sh, "{target}/interop-trace {port_text}")
         .ignore_status()
@@ -1076,8 +1082,14 @@ fn interop() -> Result {
     // It passes only by saying so and exiting 0 (a panic says neither).
     let trace_passed = trace.status.success() && trace_case.starts_with("PASS ");
     let (passed, failed) = (
-        count("PASS ") + cli_cases.matches("PASS ").count() + usize::from(trace_passed),
-        count("FAIL ") + cli_cases.matches("FAIL ").count() + usize::from(!trace_passed),
+        count("PASS ")
+            + cli_cases.matches("PASS ").count()
+            + plan_cases.matches("PASS ").count()
+            + usize::from(trace_passed),
+        count("FAIL ")
+            + cli_cases.matches("FAIL ").count()
+            + plan_cases.matches("FAIL ").count()
+            + usize::from(!trace_passed),
     );
     step("differential check: the same raw frames to PySOA and to rsoa");
     let differential = cmd!(
@@ -1098,6 +1110,79 @@ fn interop() -> Result {
         );
     }
     Ok(())
+}
+
+/// The interop plan files run four ways, each a `PASS name` or `FAIL name: why` line: by PySOA's own
+/// `ServicePlanTestCase` against `pyinterop` in-process, by rsoa's runner against `rsinterop` in-process (the
+/// `plans` test of the interop crate), and by `rsoa plan run` over Redis against both running services.
+fn plan_cases(
+    sh: &Shell,
+    python: &std::path::Path,
+    target: &std::path::Path,
+    port: &str,
+) -> Result<String> {
+    let redis = format!("127.0.0.1:{port}");
+    let runs: [(&str, std::process::Output, &str); 4] = [
+        (
+            "plans_pysoa_in_process_pyinterop",
+            cmd!(sh, "{python} interop/python/plan_cases.py")
+                .ignore_status()
+                .output()?,
+            "python plans: ",
+        ),
+        (
+            "plans_rsoa_in_process_rsinterop",
+            cmd!(sh, "cargo test --quiet --locked -p interop --test plans")
+                .ignore_status()
+                .output()?,
+            "test result: ok.",
+        ),
+        (
+            "plans_rsoa_over_redis_rsinterop",
+            cmd!(
+                sh,
+                "{target}/rsoa --redis {redis} plan run interop/plans --service rsinterop"
+            )
+            .ignore_status()
+            .output()?,
+            "plans: ",
+        ),
+        (
+            "plans_rsoa_over_redis_pyinterop",
+            cmd!(
+                sh,
+                "{target}/rsoa --redis {redis} plan run interop/plans --service pyinterop"
+            )
+            .ignore_status()
+            .output()?,
+            "plans: ",
+        ),
+    ];
+    let mut lines = Vec::new();
+    for (name, output, summary) in runs {
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let counts = stdout
+            .lines()
+            .rev()
+            .find(|l| l.contains(summary))
+            .unwrap_or("no summary line")
+            .trim()
+            .to_owned();
+        // Green only with a zero exit, a summary, no failure and something run.
+        let ran = !counts.contains(" 0 passed") && counts != "no summary line";
+        if output.status.success()
+            && ran
+            && (counts.contains(" 0 failed") || counts.starts_with("test result: ok."))
+        {
+            lines.push(format!("PASS {name} ({counts})"));
+        } else {
+            lines.push(format!(
+                "FAIL {name}: {counts}\n{stdout}{}",
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+    }
+    Ok(lines.join("\n"))
 }
 
 /// The `rsoa` binary against the PySOA service: each case a `PASS name` or `FAIL name: why` line.

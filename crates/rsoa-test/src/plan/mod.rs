@@ -24,7 +24,7 @@
 //! ```
 //!
 //! `cargo test --test plans -- root_action` filters by name (`fixture::case`), as PySOA's `-k` does;
-//! `RSOA_PLAN_FIXTURE`, `RSOA_PLAN_CASE` and `RSOA_PLAN_CASE_REGEX` select as PySOA's `--pysoa-fixture`,
+//! `SOA_PLAN_FIXTURE`, `SOA_PLAN_CASE` and `SOA_PLAN_CASE_REGEX` select as PySOA's `--pysoa-fixture`,
 //! `--pysoa-test-case` and `--pysoa-test-case-regex` do. [`Plan::run`] runs the cases against any
 //! [`PlanTarget`] and returns a [`Report`]; `rsoa plan run` does that over Redis.
 
@@ -64,18 +64,18 @@ pub struct Filter {
 }
 
 impl Filter {
-    /// The filter the environment asks for (`RSOA_PLAN_FIXTURE`, `RSOA_PLAN_CASE`, `RSOA_PLAN_CASE_REGEX`).
+    /// The filter the environment asks for (`SOA_PLAN_FIXTURE`, `SOA_PLAN_CASE`, `SOA_PLAN_CASE_REGEX`).
     pub fn from_env() -> Result<Filter, String> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let case_regex = match var("RSOA_PLAN_CASE_REGEX") {
+        let case_regex = match var("SOA_PLAN_CASE_REGEX") {
             Some(re) => {
-                Some(regex::Regex::new(&re).map_err(|e| format!("RSOA_PLAN_CASE_REGEX: {e}"))?)
+                Some(regex::Regex::new(&re).map_err(|e| format!("SOA_PLAN_CASE_REGEX: {e}"))?)
             }
             None => None,
         };
         let filter = Filter {
-            fixture: var("RSOA_PLAN_FIXTURE"),
-            case: var("RSOA_PLAN_CASE"),
+            fixture: var("SOA_PLAN_FIXTURE"),
+            case: var("SOA_PLAN_CASE"),
             case_regex,
         };
         filter.check()?;

@@ -578,6 +578,27 @@ async fn remote_runs_skip_what_needs_the_service_in_process() {
         ]
     );
     assert_eq!(report.failed(), 1, "only the wide integer: {report}");
+
+    // Every stubbing case stubs something, if only an `expect called:` with nothing else.
+    let dir = scratch("remote-stub");
+    write_fixture(
+        &dir,
+        "bare.pysoa",
+        "test name: bare_stub\ntest description: A stub with no body\n\
+         stubbing_test_one_action: stub action: examiner: magnify: expect called:\n\
+         stubbing_test_one_action: expect: no errors\n",
+    );
+    let client = rsoa_client::Client::builder()
+        .service(rsoa_transport_local::LocalTransport::new(third_server()))
+        .build();
+    let remote = rsoa_test::plan::RemoteService::new(client, "grub");
+    for plan in [
+        Plan::new(&dir),
+        Plan::new(here().join("pysoa/mocking_and_stubbing/stubbing_test.pysoa")),
+    ] {
+        let report = plan.run(&remote).await.expect("the plan loads");
+        assert_eq!(report.skipped(), report.outcomes.len(), "{report}");
+    }
 }
 
 /// Filters select by fixture, by case name and by regex, as PySOA's `--pysoa-*` options do.
