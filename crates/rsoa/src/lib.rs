@@ -15,7 +15,7 @@
 //! | `transport` | [`transport`]: the transport traits | with `client` or `server` |
 //! | `codec` | [`codec`]: MessagePack and JSON exactly as PySOA writes them | with `transport-local` |
 //! | `switches` | [`switches`]: switch sets | with `client` or `server` |
-//! | `test` | `test`: the test harness, assertions and stubs | no |
+//! | `test` | `test`: the test harness, assertions, stubs, a mock transport and PySOA test plans (`test::plan`) | no |
 //!
 //! ```
 //! use rsoa::client::Client;

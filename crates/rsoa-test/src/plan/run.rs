@@ -264,9 +264,36 @@ fn pretty(node: &Node, indent: usize, out: &mut String) {
     }
 }
 
+/// `expected` with its dict keys in `actual`'s order (its own keys last), so that a diff shows values, not order.
+fn aligned(expected: &Node, actual: &Node) -> Node {
+    match (expected, actual) {
+        (Node::Map(e), Node::Map(a)) => {
+            let mut out = Vec::with_capacity(e.len());
+            for (key, actual_value) in a {
+                if let Some((k, v)) = e.iter().find(|(k, _)| super::node::values_equal(k, key)) {
+                    out.push((k.clone(), aligned(v, actual_value)));
+                }
+            }
+            for (k, v) in e {
+                if !a.iter().any(|(key, _)| super::node::values_equal(k, key)) {
+                    out.push((k.clone(), v.clone()));
+                }
+            }
+            Node::Map(out)
+        }
+        (Node::List(e), Node::List(a)) => Node::List(
+            e.iter()
+                .enumerate()
+                .map(|(i, v)| a.get(i).map_or_else(|| v.clone(), |av| aligned(v, av)))
+                .collect(),
+        ),
+        _ => expected.clone(),
+    }
+}
+
 fn diff(expected: &Node, actual: &Node) -> String {
     let (mut e, mut a) = (String::new(), String::new());
-    pretty(expected, 0, &mut e);
+    pretty(&aligned(expected, actual), 0, &mut e);
     pretty(actual, 0, &mut a);
     e.push('\n');
     a.push('\n');
