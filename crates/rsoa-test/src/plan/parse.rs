@@ -847,15 +847,26 @@ impl Parser<'_> {
                     self.mock_line.get_or_insert(line);
                     self.put(false, "mock_patches", Node::Mock, line, text)?;
                 }
-                TestKind::Custom(i, rest) => {
-                    let directive = &self.custom[i];
-                    let key = format!("custom.{}", directive.keyword());
-                    let value = directive.parse(rest).map_err(IngestError::Message)?;
-                    self.append(false, &key, Node::str(value), line, text)?;
-                }
+                TestKind::Custom(i, rest) => self.ingest_custom(i, rest, false, "", line, text)?,
             },
         }
         Ok(())
+    }
+
+    /// A custom directive's line: checked by the directive, kept in its list under `custom.<keyword>`.
+    fn ingest_custom(
+        &mut self,
+        index: usize,
+        rest: &str,
+        is_global: bool,
+        base: &str,
+        line: usize,
+        text: &str,
+    ) -> Result<(), IngestError> {
+        let directive = &self.custom[index];
+        let key = format!("{base}custom.{}", directive.keyword());
+        let value = directive.parse(rest).map_err(IngestError::Message)?;
+        self.append(is_global, &key, Node::str(value), line, text)
     }
 
     /// Appends to the list at `path`, creating it.
@@ -972,10 +983,7 @@ impl Parser<'_> {
                 )?;
             }
             ActionKind::Custom(i, rest) => {
-                let directive = &self.custom[i];
-                let key = format!("{base}custom.{}", directive.keyword());
-                let value = directive.parse(rest).map_err(IngestError::Message)?;
-                self.append(is_global, &key, Node::str(value), line, text)?;
+                self.ingest_custom(i, rest, is_global, base, line, text)?;
             }
         }
         Ok(())

@@ -107,100 +107,59 @@ fn first_server() -> Server {
                 serde_json::json!({"session": {"session_id": session, "user": req.username}}),
             )
         })
-        .raw_action("echo", EchoAction)
-        .raw_action("types_echo", TypesEcho)
-        .raw_action("get_tiny_image", TinyImage)
-        .raw_action("get_current_datetime", CurrentDatetime)
+        .action_fn("echo", echo)
+        .action_fn("types_echo", types_echo)
+        .action_fn("get_tiny_image", tiny_image)
+        .action_fn("get_current_datetime", current_datetime)
         .build()
         .expect("a valid server")
 }
 
-struct EchoAction;
-
-impl rsoa_server::RawAction for EchoAction {
-    fn call(
-        &self,
-        body: Map,
-        ctx: ActionContext,
-    ) -> rsoa_transport::BoxFuture<'_, Result<Map, ActionError>> {
-        Box::pin(async move {
-            let mut out = Map::new();
-            out.insert("request_body", Value::Map(body));
-            let context = match ctx.context().to_value() {
-                Value::Map(mut map) => {
-                    map.remove("switches");
-                    map
-                }
-                _ => Map::new(),
-            };
-            out.insert("request_context", Value::Map(context));
-            let mut switches: Vec<i64> = ctx.switches().iter().filter_map(|s| s.as_i64()).collect();
-            switches.sort_unstable();
-            out.insert(
-                "request_switches",
-                Value::Array(switches.into_iter().map(Value::from).collect()),
-            );
-            out.insert("request_control", ctx.control().to_value());
-            Ok(out)
-        })
-    }
+/// PySOA's `EchoAction`: the request's body, context, sorted switches and control.
+async fn echo(body: Map, ctx: ActionContext) -> Result<Map, ActionError> {
+    let mut out = Map::new();
+    out.insert("request_body", Value::Map(body));
+    let mut context = match ctx.context().to_value() {
+        Value::Map(map) => map,
+        _ => Map::new(),
+    };
+    context.remove("switches");
+    out.insert("request_context", Value::Map(context));
+    let mut switches: Vec<i64> = ctx.switches().iter().filter_map(|s| s.as_i64()).collect();
+    switches.sort_unstable();
+    out.insert(
+        "request_switches",
+        Value::Array(switches.into_iter().map(Value::from).collect()),
+    );
+    out.insert("request_control", ctx.control().to_value());
+    Ok(out)
 }
 
-struct TypesEcho;
-
-impl rsoa_server::RawAction for TypesEcho {
-    fn call(
-        &self,
-        body: Map,
-        _: ActionContext,
-    ) -> rsoa_transport::BoxFuture<'_, Result<Map, ActionError>> {
-        Box::pin(async move {
-            Ok(body
-                .into_iter()
-                .filter_map(|(k, v)| k.as_str().map(|k| (format!("r_{k}"), v)))
-                .collect())
-        })
-    }
+/// PySOA's `TypesEchoAction`: each key back as `r_<key>`.
+async fn types_echo(body: Map, _: ActionContext) -> Result<Map, ActionError> {
+    Ok(body
+        .into_iter()
+        .filter_map(|(k, v)| k.as_str().map(|k| (format!("r_{k}"), v)))
+        .collect())
 }
 
-struct TinyImage;
-
-impl rsoa_server::RawAction for TinyImage {
-    fn call(
-        &self,
-        _: Map,
-        _: ActionContext,
-    ) -> rsoa_transport::BoxFuture<'_, Result<Map, ActionError>> {
-        Box::pin(async move {
-            // PySOA's tests/integration/test/plan/tiny-image.gif.
-            let gif = [
-                0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x01, 0x00, 0xff,
-                0xff, 0xff, 0x00, 0x00, 0x00, 0x21, 0xf9, 0x04, 0x01, 0x0a, 0x00, 0x01, 0x00, 0x2c,
-                0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x4c, 0x01, 0x00,
-                0x3b,
-            ];
-            Ok([("tiny_image", Value::Bytes(gif.to_vec()))]
-                .into_iter()
-                .collect())
-        })
-    }
+/// PySOA's `GetTinyImageAction`: the bytes of its `tiny-image.gif`.
+async fn tiny_image(_: Map, _: ActionContext) -> Result<Map, ActionError> {
+    let gif = [
+        0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x01, 0x00, 0xff, 0xff,
+        0xff, 0x00, 0x00, 0x00, 0x21, 0xf9, 0x04, 0x01, 0x0a, 0x00, 0x01, 0x00, 0x2c, 0x00, 0x00,
+        0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x4c, 0x01, 0x00, 0x3b,
+    ];
+    Ok([("tiny_image", Value::Bytes(gif.to_vec()))]
+        .into_iter()
+        .collect())
 }
 
-struct CurrentDatetime;
-
-impl rsoa_server::RawAction for CurrentDatetime {
-    fn call(
-        &self,
-        _: Map,
-        ctx: ActionContext,
-    ) -> rsoa_transport::BoxFuture<'_, Result<Map, ActionError>> {
-        Box::pin(async move {
-            // Python's `datetime.now()`: naive, and rsoa takes local time to be UTC.
-            Ok([("current_datetime", Value::DateTime(ctx.now().naive()))]
-                .into_iter()
-                .collect())
-        })
-    }
+/// PySOA's `GetDatetimeAction`: Python's naive `datetime.now()`, which rsoa takes to be UTC.
+async fn current_datetime(_: Map, ctx: ActionContext) -> Result<Map, ActionError> {
+    Ok([("current_datetime", Value::DateTime(ctx.now().naive()))]
+        .into_iter()
+        .collect())
 }
 
 /// PySOA's `SecondStubServer`.
@@ -242,50 +201,32 @@ async fn forward(
     }
 }
 
-struct StubbingOneCall;
-
-impl rsoa_server::RawAction for StubbingOneCall {
-    fn call(
-        &self,
-        body: Map,
-        ctx: ActionContext,
-    ) -> rsoa_transport::BoxFuture<'_, Result<Map, ActionError>> {
-        Box::pin(async move {
-            let forwarded = forward(&ctx, "examiner", "magnify", body).await?;
-            Ok([("forwarded_response", Value::Map(forwarded))]
-                .into_iter()
-                .collect())
-        })
-    }
+/// PySOA's `StubbingOneCallTestAction`.
+async fn stubbing_one_call(body: Map, ctx: ActionContext) -> Result<Map, ActionError> {
+    let forwarded = forward(&ctx, "examiner", "magnify", body).await?;
+    Ok([("forwarded_response", Value::Map(forwarded))]
+        .into_iter()
+        .collect())
 }
 
-struct StubbingTwoCalls;
-
-impl rsoa_server::RawAction for StubbingTwoCalls {
-    fn call(
-        &self,
-        body: Map,
-        ctx: ActionContext,
-    ) -> rsoa_transport::BoxFuture<'_, Result<Map, ActionError>> {
-        Box::pin(async move {
-            let part = |key: &str| match body.get(key) {
-                Some(Value::Map(map)) => map.clone(),
-                _ => Map::new(),
-            };
-            let one = forward(&ctx, "examiner", "roll", part("one")).await?;
-            let two = forward(&ctx, "player", "pitch", part("two")).await?;
-            Ok([("one", Value::Map(one)), ("two", Value::Map(two))]
-                .into_iter()
-                .collect())
-        })
-    }
+/// PySOA's `StubbingTwoCallsTestAction`.
+async fn stubbing_two_calls(body: Map, ctx: ActionContext) -> Result<Map, ActionError> {
+    let part = |key: &str| match body.get(key) {
+        Some(Value::Map(map)) => map.clone(),
+        _ => Map::new(),
+    };
+    let one = forward(&ctx, "examiner", "roll", part("one")).await?;
+    let two = forward(&ctx, "player", "pitch", part("two")).await?;
+    Ok([("one", Value::Map(one)), ("two", Value::Map(two))]
+        .into_iter()
+        .collect())
 }
 
 /// PySOA's `MockingAndStubbingServer` (its `mocking_test` action is Python mocks only, so it is absent).
 fn third_server() -> Server {
     Server::builder("grub")
-        .raw_action("stubbing_test_one_action", StubbingOneCall)
-        .raw_action("stubbing_test_two_actions", StubbingTwoCalls)
+        .action_fn("stubbing_test_one_action", stubbing_one_call)
+        .action_fn("stubbing_test_two_actions", stubbing_two_calls)
         .build()
         .expect("a valid server")
 }
