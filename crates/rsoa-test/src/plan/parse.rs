@@ -665,8 +665,6 @@ struct Parser<'r> {
     global_lines: Vec<(String, usize, String)>,
     working: Node,
     working_lines: Vec<(String, usize, String)>,
-    /// The action case being filled: whether it is a global one, and its key.
-    working_action: Option<(bool, String)>,
     working_line: usize,
     mock_line: Option<usize>,
     line_number: usize,
@@ -764,7 +762,6 @@ impl Parser<'_> {
                 };
                 target.set(Value::from(key.clone()), Node::empty_map());
             }
-            self.working_action = Some((is_global, key.clone()));
             base = format!("{{{key}}}.");
         }
         let result = self.ingest(parsed, is_global, &base, number, text);
@@ -1115,7 +1112,6 @@ impl Parser<'_> {
 
     /// A blank line (or the end of the file): the test case being read is complete.
     fn finalize(&mut self, line_number: usize) -> Result<(), PlanError> {
-        self.working_action = None;
         self.action_freeze = None;
         if !self.working.truthy() {
             return Ok(());
@@ -1207,7 +1203,6 @@ pub(crate) fn parse_fixture_text(
         global_lines: Vec::new(),
         working: Node::empty_map(),
         working_lines: Vec::new(),
-        working_action: None,
         working_line: 0,
         mock_line: None,
         line_number: 0,
