@@ -20,7 +20,11 @@
 //!         .model_constants(serde_json::json!({"test_users": [{"username": "ada"}]}))
 //!         .run_tests(|| my_service::server().expect("the server builds"));
 //! }
-//! # mod my_service { pub fn server() -> Result<rsoa_server::Server, rsoa_server::Error> { unimplemented!() } }
+//! # mod my_service {
+//! #     pub fn server() -> Result<rsoa_server::Server, rsoa_server::Error> {
+//! #         rsoa_server::Server::builder("my_service").build()
+//! #     }
+//! # }
 //! ```
 //!
 //! `cargo test --test plans -- root_action` filters by name (`fixture::case`), as PySOA's `-k` does;

@@ -460,47 +460,29 @@ fn parse_line<'a>(line: &'a str, custom: &[Box<dyn CustomDirective>]) -> Option<
             let prefix = action_prefix(c)?;
             (c.lit("expect") && c.lit("any")).then_some(())?;
             let data_type = c.one_of(DATA_TYPES);
-            (c.lit(":") && c.lit("attribute value") && c.lit(":")).then_some(())?;
-            let var = c.word(var_name_char)?;
-            c.lit(":");
-            let kind = ActionKind::ExpectValue {
-                key: "expects",
-                data_type,
-                any: true,
-                var,
-                value: "",
-            };
-            Some(Parsed::Action(prefix, kind))
+            let var = attribute_path(c)?;
+            Some(Parsed::Action(
+                prefix,
+                expect_value("expects", data_type, true, var),
+            ))
         },
         |c| {
             let prefix = action_prefix(c)?;
             (c.lit("expect") && c.caseless("None")).then_some(())?;
-            (c.lit(":") && c.lit("attribute value") && c.lit(":")).then_some(())?;
-            let var = c.word(var_name_char)?;
-            c.lit(":");
-            let kind = ActionKind::ExpectValue {
-                key: "expects",
-                data_type: Some("None"),
-                any: false,
-                var,
-                value: "",
-            };
-            Some(Parsed::Action(prefix, kind))
+            let var = attribute_path(c)?;
+            Some(Parsed::Action(
+                prefix,
+                expect_value("expects", Some("None"), false, var),
+            ))
         },
         |c| {
             let prefix = action_prefix(c)?;
-            (c.lit("expect not present") && c.lit(":") && c.lit("attribute value") && c.lit(":"))
-                .then_some(())?;
-            let var = c.word(var_name_char)?;
-            c.lit(":");
-            let kind = ActionKind::ExpectValue {
-                key: "expects_not_present",
-                data_type: None,
-                any: false,
-                var,
-                value: "",
-            };
-            Some(Parsed::Action(prefix, kind))
+            c.lit("expect not present").then_some(())?;
+            let var = attribute_path(c)?;
+            Some(Parsed::Action(
+                prefix,
+                expect_value("expects_not_present", None, false, var),
+            ))
         },
         |c| {
             // `mock:` at test level, or after an action prefix: it names Python objects.
@@ -565,6 +547,30 @@ fn parse_line<'a>(line: &'a str, custom: &[Box<dyn CustomDirective>]) -> Option<
         }
     }
     None
+}
+
+/// `: attribute value: PATH[:]`, the end of the `expect any`, `expect None` and `expect not present` directives.
+fn attribute_path<'a>(c: &mut Cursor<'a>) -> Option<&'a str> {
+    (c.lit(":") && c.lit("attribute value") && c.lit(":")).then_some(())?;
+    let var = c.word(var_name_char)?;
+    c.lit(":");
+    Some(var)
+}
+
+/// A value expectation without a value on its line (it is implied by the directive).
+fn expect_value<'a>(
+    key: &'static str,
+    data_type: Option<&'static str>,
+    any: bool,
+    var: &'a str,
+) -> ActionKind<'a> {
+    ActionKind::ExpectValue {
+        key,
+        data_type,
+        any,
+        var,
+        value: "",
+    }
 }
 
 fn expect_error<'a>(
