@@ -36,9 +36,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use rsoa_protocol::{
-    ActionRequest, ActionResponse, Error as WireError, ErrorCode, JobResponse, Map,
-};
+use rsoa_protocol::{ActionResponse, Error as WireError, JobResponse, Map};
 use rsoa_transport::{
     BoxFuture, ClientRequest, ClientResponse, ClientTransport, Error, PendingResponse,
 };
@@ -317,21 +315,6 @@ impl StubLayer {
     }
 }
 
-fn unknown_action(action: &ActionRequest) -> ActionResponse {
-    ActionResponse::with_errors(
-        action.action.clone(),
-        vec![WireError::new(
-            ErrorCode::UNKNOWN,
-            format!(
-                "The action \"{}\" was not found on this server.",
-                action.action
-            ),
-        )
-        .with_field("action")
-        .caller_error(true)],
-    )
-}
-
 impl ClientTransport for StubLayer {
     fn service_name(&self) -> &str {
         &self.service
@@ -385,7 +368,15 @@ impl ClientTransport for StubLayer {
                 }
             } else {
                 let mut response = JobResponse::default();
-                response.actions = real.iter().map(unknown_action).collect();
+                response.actions = real
+                    .iter()
+                    .map(|a| {
+                        ActionResponse::with_errors(
+                            a.action.clone(),
+                            vec![WireError::unknown_action(&a.action)],
+                        )
+                    })
+                    .collect();
                 Some(response)
             };
             if suppress {

@@ -135,6 +135,16 @@ impl Error {
         }
     }
 
+    /// PySOA's error for an action a service does not have: `UNKNOWN`, on field `action`, the caller's fault.
+    pub fn unknown_action(action: &str) -> Error {
+        Error::new(
+            ErrorCode::UNKNOWN,
+            format!("The action \"{action}\" was not found on this server."),
+        )
+        .with_field("action")
+        .caller_error(true)
+    }
+
     /// The same error pointing at a field.
     #[must_use]
     pub fn with_field(mut self, field: impl Into<String>) -> Error {

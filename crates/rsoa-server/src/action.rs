@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::conformity::Schema;
-use crate::server::{panic_error, unknown_action, ServerInner};
+use crate::server::{panic_error, ServerInner};
 
 /// An action with typed request and response bodies.
 ///
@@ -375,7 +375,7 @@ impl ActionContext {
         match server.dispatch(action, body, ctx).await {
             Some(Ok(result)) => result,
             Some(Err(panicked)) => Err(ActionError::from_errors([panic_error(panicked)])),
-            None => Err(ActionError::from_errors([unknown_action(action)])),
+            None => Err(ActionError::from_errors([Error::unknown_action(action)])),
         }
     }
 }

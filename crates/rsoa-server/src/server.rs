@@ -293,16 +293,6 @@ async fn within<F: std::future::Future>(
     }
 }
 
-/// PySOA's error for an action the server does not have.
-pub(crate) fn unknown_action(name: &str) -> WireError {
-    WireError::new(
-        ErrorCode::UNKNOWN,
-        format!("The action \"{name}\" was not found on this server."),
-    )
-    .with_field("action")
-    .caller_error(true)
-}
-
 pub(crate) fn panic_error(panicked: Panicked) -> WireError {
     tracing::error!(message = %panicked.message, traceback = %panicked.traceback, "panic while running a job");
     WireError::new(
@@ -651,7 +641,7 @@ impl ServerInner {
         let result = match self.dispatch(&name, body, ctx.clone()).await {
             Some(result) => result,
             None => {
-                let error = unknown_action(&name);
+                let error = WireError::unknown_action(&name);
                 return ActionResponse::with_errors(name, vec![error]);
             }
         };
