@@ -510,24 +510,31 @@ impl Running<'_> {
 
     async fn run(&self) -> CaseResult<()> {
         let tree = &self.case.tree;
-        for directive in self.ctx.custom.iter().filter(|d| d.scope() == Scope::Test) {
-            let args = Self::custom_args(tree, directive.keyword());
-            if !args.is_empty() {
+        let test_directives = || {
+            self.ctx
+                .custom
+                .iter()
+                .filter(|d| d.scope() == Scope::Test)
+                .map(|d| (d, Self::custom_args(tree, d.keyword())))
+                .filter(|(_, args)| !args.is_empty())
+        };
+        let result = async {
+            for (directive, args) in test_directives() {
                 directive
                     .set_up_case(&args)
                     .map_err(|m| self.fail(None, Some("custom"), m))?;
             }
+            let stubs = self.start_stubs(tree.get("stubbed_actions"), "")?;
+            let frozen = self.freeze(tree.get("_freezegun_freeze_time"))?;
+            let result = self.run_actions(&stubs).await;
+            self.unfreeze(frozen);
+            drop(stubs);
+            result
         }
-        let stubs = self.start_stubs(tree.get("stubbed_actions"), "")?;
-        let frozen = self.freeze(tree.get("_freezegun_freeze_time"))?;
-        let result = self.run_actions(&stubs).await;
-        self.unfreeze(frozen);
-        drop(stubs);
-        for directive in self.ctx.custom.iter().filter(|d| d.scope() == Scope::Test) {
-            let args = Self::custom_args(tree, directive.keyword());
-            if !args.is_empty() {
-                directive.tear_down_case(&args);
-            }
+        .await;
+        // Torn down whatever happened, as PySOA's `tear_down_test_case` hooks are.
+        for (directive, args) in test_directives() {
+            directive.tear_down_case(&args);
         }
         result
     }

@@ -745,3 +745,59 @@ fn the_harness_runs_each_case_as_a_named_test() {
     );
     assert_eq!(conclusion.num_filtered_out, 30);
 }
+
+/// A test-scope directive is torn down even when its own set-up fails the case.
+#[tokio::test]
+async fn test_scope_directives_are_torn_down_whatever_happens() {
+    use std::sync::{Arc, Mutex};
+
+    use rsoa_test::plan::{CustomDirective, Scope};
+
+    struct Resource(Arc<Mutex<Vec<String>>>);
+    impl CustomDirective for Resource {
+        fn keyword(&self) -> &str {
+            "resource"
+        }
+        fn scope(&self) -> Scope {
+            Scope::Test
+        }
+        fn set_up_case(&self, args: &[String]) -> Result<(), String> {
+            self.0.lock().unwrap().push(format!("set up {args:?}"));
+            if args.iter().any(|a| a == "broken") {
+                return Err("the resource is broken".to_owned());
+            }
+            Ok(())
+        }
+        fn tear_down_case(&self, args: &[String]) {
+            self.0.lock().unwrap().push(format!("torn down {args:?}"));
+        }
+    }
+
+    let dir = scratch("teardown");
+    write_fixture(
+        &dir,
+        "resources.pysoa",
+        "test name: fine\ntest description: d\nresource: db\nroot: input int: number: 4\nroot: expect: no errors\n\n\
+         test name: broken\ntest description: d\nresource: broken\nroot: input int: number: 4\n",
+    );
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let report = Plan::new(&dir)
+        .directive(Resource(log.clone()))
+        .run(&InProcess::new(first_server()))
+        .await
+        .expect("loads");
+    assert_eq!((report.passed(), report.failed()), (1, 1), "{report}");
+    assert!(
+        report.to_string().contains("the resource is broken"),
+        "{report}"
+    );
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            "set up [\"db\"]",
+            "torn down [\"db\"]",
+            "set up [\"broken\"]",
+            "torn down [\"broken\"]",
+        ]
+    );
+}
