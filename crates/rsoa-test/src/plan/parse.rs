@@ -1018,6 +1018,11 @@ impl Parser<'_> {
                 .path_get(&format!("{config}.{key}"))
                 .is_some()
         };
+        let body_and_errors = || {
+            IngestError::Message(format!(
+                "Cannot combine stub action body and errors (must choose one) for {service}.{action}"
+            ))
+        };
         match stub {
             StubKind::Body {
                 data_type,
@@ -1026,9 +1031,7 @@ impl Parser<'_> {
                 ..
             } => {
                 if has(self, "errors") {
-                    return Err(IngestError::Message(format!(
-                        "Cannot combine stub action body and errors (must choose one) for {service}.{action}"
-                    )));
+                    return Err(body_and_errors());
                 }
                 let node = self
                     .typed(data_type, false, value, text)
@@ -1051,9 +1054,7 @@ impl Parser<'_> {
                 ..
             } => {
                 if has(self, "body") {
-                    return Err(IngestError::Message(format!(
-                        "Cannot combine stub action body and errors (must choose one) for {service}.{action}"
-                    )));
+                    return Err(body_and_errors());
                 }
                 let none_or = |s: &str| {
                     if s.trim().is_empty() || s.trim().eq_ignore_ascii_case("none") {
