@@ -199,6 +199,31 @@ impl Node {
         }
     }
 
+    /// The text of a string node.
+    pub(crate) fn as_str(&self) -> Option<&str> {
+        match self {
+            Node::Value(Value::String(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The text of `key`, when it is a string.
+    pub(crate) fn get_str(&self, key: &str) -> Option<String> {
+        self.get(key).and_then(Node::as_str).map(str::to_owned)
+    }
+
+    /// The strings of a list node (anything else in it skipped); empty for any other node.
+    pub(crate) fn strings(&self) -> Vec<String> {
+        match self {
+            Node::List(items) => items
+                .iter()
+                .filter_map(Node::as_str)
+                .map(str::to_owned)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     pub(crate) fn get(&self, key: &str) -> Option<&Node> {
         self.as_map()?
             .iter()

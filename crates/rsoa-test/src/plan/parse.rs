@@ -83,16 +83,10 @@ pub struct TestCase {
 impl TestCase {
     /// The action cases to run, as `action.index`, in order.
     pub fn actions(&self) -> Vec<String> {
-        match self.tree.get("actions") {
-            Some(Node::List(items)) => items
-                .iter()
-                .filter_map(|n| match n {
-                    Node::Value(Value::String(s)) => Some(s.to_string()),
-                    _ => None,
-                })
-                .collect(),
-            _ => Vec::new(),
-        }
+        self.tree
+            .get("actions")
+            .map(Node::strings)
+            .unwrap_or_default()
     }
 
     /// The directive that wrote `path` of the tree (or the closest one above it): its line and text.
@@ -1158,10 +1152,7 @@ impl Parser<'_> {
             tree = self.working.clone();
         }
         lines.extend(self.working_lines.iter().cloned());
-        let text = |key: &str| match tree.get(key) {
-            Some(Node::Value(Value::String(s))) => Some(s.to_string()),
-            _ => None,
-        };
+        let text = |key: &str| tree.get_str(key);
         let case = TestCase {
             name: text("name").unwrap_or_default(),
             description: text("description").unwrap_or_default(),

@@ -381,10 +381,7 @@ impl Running<'_> {
                 let errors = errors
                     .iter()
                     .map(|e| {
-                        let text = |k: &str| match e.get(k) {
-                            Some(Node::Value(Value::String(s))) => Some(s.to_string()),
-                            _ => None,
-                        };
+                        let text = |k: &str| e.get_str(k);
                         let mut error = WireError::new(
                             text("code").unwrap_or_default(),
                             text("message").unwrap_or_default(),
@@ -496,16 +493,10 @@ impl Running<'_> {
     }
 
     fn custom_args(node: &Node, keyword: &str) -> Vec<String> {
-        match node.get("custom").and_then(|c| c.get(keyword)) {
-            Some(Node::List(items)) => items
-                .iter()
-                .filter_map(|n| match n {
-                    Node::Value(Value::String(s)) => Some(s.to_string()),
-                    _ => None,
-                })
-                .collect(),
-            _ => Vec::new(),
-        }
+        node.get("custom")
+            .and_then(|c| c.get(keyword))
+            .map(Node::strings)
+            .unwrap_or_default()
     }
 
     async fn run(&self) -> CaseResult<()> {

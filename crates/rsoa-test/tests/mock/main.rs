@@ -11,6 +11,14 @@ fn body(pairs: &[(&str, i64)]) -> Map {
     pairs.iter().map(|(k, v)| (*k, Value::from(*v))).collect()
 }
 
+/// `users.get` called from a task of its own, so that the test can answer it.
+fn spawn_get(
+    client: &Client,
+) -> tokio::task::JoinHandle<Result<rsoa_protocol::ActionResponse, CallError>> {
+    let caller = client.clone();
+    tokio::spawn(async move { caller.call_action("users", "get", Map::new()).await })
+}
+
 #[tokio::test]
 async fn the_test_sees_each_request_and_chooses_the_reply() {
     let (transport, mut handle) = mock("users");
@@ -37,8 +45,7 @@ async fn the_test_sees_each_request_and_chooses_the_reply() {
     let job = call.await.expect("joined").expect("a response");
     assert_eq!(job.actions[1].body, body(&[("two", 2)]));
 
-    let caller = client.clone();
-    let call = tokio::spawn(async move { caller.call_action("users", "get", Map::new()).await });
+    let call = spawn_get(&client);
     handle
         .next_request()
         .await
@@ -49,8 +56,7 @@ async fn the_test_sees_each_request_and_chooses_the_reply() {
         other => panic!("{other:?}"),
     }
 
-    let caller = client.clone();
-    let call = tokio::spawn(async move { caller.call_action("users", "get", Map::new()).await });
+    let call = spawn_get(&client);
     handle
         .next_request()
         .await
@@ -61,8 +67,7 @@ async fn the_test_sees_each_request_and_chooses_the_reply() {
         Err(CallError::Job { .. })
     ));
 
-    let caller = client.clone();
-    let call = tokio::spawn(async move { caller.call_action("users", "get", Map::new()).await });
+    let call = spawn_get(&client);
     handle
         .next_request()
         .await
@@ -73,8 +78,7 @@ async fn the_test_sees_each_request_and_chooses_the_reply() {
         Err(CallError::Transport { .. })
     ));
 
-    let caller = client.clone();
-    let call = tokio::spawn(async move { caller.call_action("users", "get", Map::new()).await });
+    let call = spawn_get(&client);
     drop(handle.next_request().await.expect("a request"));
     let err = call.await.expect("joined").expect_err("no reply");
     assert!(err.to_string().contains("without a reply"), "{err}");
