@@ -395,7 +395,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 plan = plan.model_constants(read_constants(&constants)?);
             }
             // A fixture that does not parse is a usage mistake, found before anything is sent.
-            plan.load().map_err(|e| Failure::usage(e.to_string()))?;
+            let fixtures = plan.load().map_err(|e| Failure::usage(e.to_string()))?;
             let backend = connect_backend(settings, timeout).await?;
             let transport = RedisClientTransport::builder(&backend, &service)
                 .build()
@@ -405,10 +405,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 .service(transport)
                 .build();
             let target = rsoa_test::plan::RemoteService::new(client, &service);
-            let report = plan
-                .run(&target)
-                .await
-                .map_err(|e| Failure::usage(e.to_string()))?;
+            let report = plan.run_fixtures(&fixtures, &target).await;
             emit(&format!("{report}\n"));
             return Ok(if report.failed() > 0 {
                 ANSWERED_WITH_ERRORS

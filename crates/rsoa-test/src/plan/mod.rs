@@ -263,10 +263,14 @@ impl Plan {
     /// Runs every selected case, in order, against one target, and reports each outcome. Fixture hooks run
     /// around each fixture's cases.
     pub async fn run(&self, target: &dyn PlanTarget) -> Result<Report, PlanError> {
-        let fixtures = self.load()?;
+        Ok(self.run_fixtures(&self.load()?, target).await)
+    }
+
+    /// [`Plan::run`] on fixtures already loaded with [`Plan::load`] (to report a syntax error before connecting).
+    pub async fn run_fixtures(&self, fixtures: &[Fixture], target: &dyn PlanTarget) -> Report {
         let ctx = self.context();
         let mut report = Report::default();
-        for fixture in &fixtures {
+        for fixture in fixtures {
             let cases: Vec<&TestCase> = fixture
                 .cases
                 .iter()
@@ -287,7 +291,7 @@ impl Plan {
                 hooks.tear_down_fixture(&fixture.name);
             }
         }
-        Ok(report)
+        report
     }
 
     /// Runs the plan as a test binary's `main` (a test target with `harness = false`): each case is a test named
