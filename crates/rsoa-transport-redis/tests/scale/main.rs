@@ -15,7 +15,7 @@ use rsoa_client::{CallError, Client};
 use rsoa_server::{ActionContext, ActionError, Server};
 use rsoa_transport_redis::{RedisBackend, RedisClientTransport, RedisSettings};
 use serde::{Deserialize, Serialize};
-use support::{connections, redis, wait_for, Served};
+use support::{connections, redis, wait_for, working_connections, Served};
 
 /// The child process's environment: the Redis port it calls through.
 const CHILD_PORT: &str = "RSOA_SCALE_CHILD_PORT";
@@ -107,15 +107,15 @@ fn ten_thousand_calls_in_flight_under_ulimit_256_use_at_most_the_configured_conn
         .build()
         .expect("runtime");
     let served = runtime.block_on(serve(port, settings(port)));
-    // The server's connections, and the one that counts them.
-    let before = connections(port);
+    // The server's connections (not the ones that count them).
+    let before = working_connections(port);
     let watching = Arc::new(AtomicBool::new(true));
     let most = Arc::new(AtomicUsize::new(0));
     let watcher = {
         let (watching, most) = (watching.clone(), most.clone());
         std::thread::spawn(move || {
             while watching.load(Ordering::Relaxed) {
-                most.fetch_max(connections(port), Ordering::Relaxed);
+                most.fetch_max(working_connections(port), Ordering::Relaxed);
                 std::thread::sleep(Duration::from_millis(10));
             }
         })

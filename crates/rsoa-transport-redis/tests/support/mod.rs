@@ -35,6 +35,23 @@ pub fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     }
 }
 
+/// How many connections Redis has open that are not counting connections: those whose last command is not
+/// `CLIENT LIST`. Polling with [`connections`] opens a connection a time, and the one before may still be listed
+/// while Redis reaps it, which would count one connection too many.
+pub fn working_connections(port: u16) -> usize {
+    command(port, &["CLIENT", "LIST"])
+        .map(|list| {
+            list.lines()
+                .filter(|l| {
+                    l.starts_with("id=")
+                        && !l.contains(" cmd=client|list ")
+                        && !l.contains(" cmd=client ")
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 /// How many connections Redis has open, from `CLIENT LIST` (the one asking included).
 pub fn connections(port: u16) -> usize {
     command(port, &["CLIENT", "LIST"])
